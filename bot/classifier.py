@@ -1,0 +1,173 @@
+"""text -> Verdict.
+
+All cue terms of all groups go into one Aho-Corasick automaton, built once when the rules load;
+a message is folded (see text.py) and scanned once. Each hit is checked for Latin word edges
+(ASCII-only: a Latin cue must start and end at a run boundary, with an optional plural "s"/"es"),
+CJK cues match as plain substrings.
+
+Scoring, all from rules/: a gate's score is the sum of the weights of the distinct cues of that
+gate that matched. No gate fires unless the text is about AI compute (the compute-context score,
+minus off-domain senses such as bitcoin "hash rate" or troop "deployment", reaches a threshold)
+and about China (any China cue, or Chinese text). The best gate at or above the gate threshold is
+the verdict; the runner-up is named when its score is close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick
+
+from .models import Evidence, GateScore, Verdict
+from .rules import Cue, RuleSet
+from .text import detect_language, fold, fold_phrase
+
+MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    group: str  # "1".."4", "compute", "china", "off_domain"
+    cue_id: int  # distinct per cue (a cue's terms count once)
+    weight: float
+    term: str  # as written in the rules
+
+
+_GATES = frozenset("1234")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+class Classifier:
+    def __init__(self, rules: RuleSet):
+        self.rules = rules
+        self.thresholds = rules.context.thresholds
+        entries: dict[str, list[_Entry]] = {}
+        cue_id = 0
+
+        def add(group: str, cues: list[Cue]) -> None:
+            nonlocal cue_id
+            for cue in cues:
+                cue_id += 1
+                for term in cue.terms:
+                    key = fold_phrase(term)
+                    entries.setdefault(key, []).append(_Entry(group, cue_id, cue.weight, term))
+
+        for gate, cues in rules.cues.items():
+            add(str(gate), cues)
+        add("compute", rules.context.compute)
+        add("china", rules.context.china)
+        add("off_domain", rules.context.off_domain)
+
+        self._automaton = ahocorasick.Automaton()
+        for key, items in entries.items():
+            self._automaton.add_word(
+                key, (len(key), _is_word_char(key[0]), _is_word_char(key[-1]), tuple(items))
+            )
+        self._automaton.make_automaton()
+        self.cue_count = cue_id
+        self.term_count = len(entries)
+
+    # ------------------------------------------------------------------ matching
+
+    def _hits(self, text: str):
+        """Yield (start, end, entries) for every cue occurrence that respects word edges."""
+        n = len(text)
+        for last, (length, latin_start, latin_end, items) in self._automaton.iter(text):
+            start = last - length + 1
+            end = last + 1
+            if latin_start and start > 0 and text[start - 1] != " ":
+                continue
+            if latin_end and end < n and text[end] != " ":
+                # tolerate plurals: order -> orders, chip -> chips, box -> boxes
+                rest = text[end : end + 3]
+                if not (rest[:2] == "s " or rest == "s" or rest[:3] == "es " or rest == "es"):
+                    continue
+                end += 1 if rest[0] == "s" else 2
+            yield start, end, items
+
+    def classify(self, text: str) -> Verdict:
+        text = text or ""
+        lang = detect_language(text[:MAX_CHARS])
+        folded = fold(text[:MAX_CHARS])
+        ft = folded.text
+        t = self.thresholds
+
+        # Longest match wins inside a group: "bulk order" must not also count as "order".
+        hits = sorted(self._hits(ft), key=lambda h: (h[0], -(h[1] - h[0])))
+        # Gate cues compete across gates too, as Chinese segmentation would: "推理服务器" (servers
+        # bought, gate 1) is not "推理服务" (a service running, gate 2).
+        kept: dict[str, list[tuple[int, int]]] = {}
+        best: dict[str, dict[int, tuple[_Entry, int, int]]] = {}
+        for start, end, items in hits:
+            for entry in items:
+                lane = "gate" if entry.group in _GATES else entry.group
+                spans = kept.setdefault(lane, [])
+                if any(s <= start and end <= e and (s, e) != (start, end) for s, e in spans):
+                    continue
+                spans.append((start, end))
+                per_cue = best.setdefault(entry.group, {})
+                if entry.cue_id not in per_cue:
+                    per_cue[entry.cue_id] = (entry, start, end)
+
+        # An off-domain sense inside a gate cue is not off-domain: "ordinary office PC" is gate 4.
+        gate_spans = kept.get("gate", [])
+        for cue_id, (entry, start, end) in list(best.get("off_domain", {}).items()):
+            if any(s <= start and end <= e for s, e in gate_spans):
+                del best["off_domain"][cue_id]
+
+        def evidence(group: str) -> list[Evidence]:
+            out = []
+            for entry, start, end in sorted(best.get(group, {}).values(), key=lambda x: x[1]):
+                s, e = folded.original_span(start, end)
+                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e, weight=entry.weight))
+            return out
+
+        def total(group: str) -> float:
+            return sum(entry.weight for entry, _, _ in best.get(group, {}).values())
+
+        compute = total("compute") - total("off_domain")
+        china = lang == "zh" or bool(best.get("china"))
+        scores = []
+        for gate in range(1, 5):
+            ev = evidence(str(gate))
+            if ev:
+                scores.append(GateScore(gate=gate, score=round(total(str(gate)), 3), evidence=ev))
+        # Best first; ties go to the gate whose strongest cue is strongest, then the earlier gate.
+        scores.sort(key=lambda g: (-g.score, -max(e.weight for e in g.evidence), g.gate))
+        context = evidence("compute") + evidence("china") + evidence("off_domain")
+        context.sort(key=lambda e: e.start)
+
+        def none(reason: str) -> Verdict:
+            return Verdict(gate=0, confidence="none", gates=scores, lang=lang,
+                           compute=round(compute, 3), context=context, reason=reason)
+
+        if not ft:
+            return none("empty")
+        if not scores:
+            return none("no_cue")
+        if total("off_domain") and compute < t.compute:
+            return none("off_domain")
+        if compute < t.compute:
+            return none("no_compute")
+        if not china and compute < 2 * t.compute:
+            # An English text with no China cue needs twice the compute context to count.
+            return none("not_china")
+        top = scores[0]
+        if top.score < t.gate:
+            return none("weak")
+        runner = scores[1] if len(scores) > 1 else None
+        secondary = None
+        if runner and runner.score >= t.gate and runner.score >= t.secondary_ratio * top.score:
+            secondary = runner.gate
+        margin = top.score - (runner.score if runner else 0.0)
+        if top.score >= t.high and margin >= t.gate and compute >= 2 * t.compute:
+            confidence = "high"
+        elif top.score >= t.medium and margin > 0:
+            confidence = "medium"
+        else:
+            confidence = "low"
+        return Verdict(gate=top.gate, confidence=confidence, secondary=secondary, gates=scores,
+                       lang=lang, compute=round(compute, 3), context=context)

@@ -1,0 +1,242 @@
+"""The `gatebot` command line. It mirrors the library: each command is a thin call into bot/.
+
+Exit codes: 0 success, 1 a check failed (rules check), 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+
+from . import __version__
+from .models import Verdict
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or unreadable input: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _rules_and_classifier():
+    from .classifier import Classifier
+    from .rules import RulesError, load_rules
+    from .settings import load_settings
+
+    settings = load_settings()
+    try:
+        rules = load_rules(settings.gatebot_rules)
+    except RulesError as exc:
+        raise UsageError(f"invalid rules, run `gatebot rules check`: {exc.problems[0]}") from None
+    return settings, rules, Classifier(rules)
+
+
+def _service():
+    from .service import Service
+    from .store import Store
+
+    settings, rules, classifier = _rules_and_classifier()
+    try:
+        store = Store(settings.gatebot_db)
+    except Exception as exc:  # sqlite errors: unwritable path, not a database, ...
+        raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
+    return settings, Service(rules, store, classifier)
+
+
+def _stdin_lines() -> Iterator[tuple[int, str]]:
+    """stdin line by line; invalid UTF-8 is replaced (and reported), never a traceback."""
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            print(f"gatebot: line {number}: invalid UTF-8 replaced with U+FFFD", file=sys.stderr)
+        yield number, text.rstrip("\r\n")
+
+
+def _verdict_json(verdict: Verdict, text: str) -> str:
+    data = verdict.model_dump()
+    data["text"] = text
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _verdict_line(verdict: Verdict, rules) -> str:
+    if verdict.gate == 0:
+        return f"none ({verdict.reason})"
+    gate = rules.gates[verdict.gate]
+    cues = ", ".join(e.match for e in verdict.evidence_for(verdict.gate)[:5])
+    line = f"gate {verdict.gate} · {gate.name.en} ({verdict.confidence}) — {cues}"
+    if verdict.secondary:
+        line += f" [also gate {verdict.secondary}]"
+    return line
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    _, rules, classifier = _rules_and_classifier()
+    texts = args.text
+    one = bool(texts) and texts != ["-"]
+    if not one and not texts and sys.stdin.isatty():
+        raise UsageError("classify needs TEXT, or `-` / piped stdin with one text per line")
+
+    def emit(text: str) -> None:
+        verdict = classifier.classify(text)
+        print(_verdict_json(verdict, text) if args.json else _verdict_line(verdict, rules), flush=False)
+
+    if one:
+        emit(" ".join(texts))
+    else:
+        for _, line in _stdin_lines():
+            emit(line)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from handlers.terminal import run_chat
+
+    _, service = _service()
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if hasattr(sys.stdin, "buffer") else sys.stdin
+    try:
+        return run_chat(service, stdin=stdin)
+    finally:
+        service.store.close()
+
+
+def cmd_gates(args: argparse.Namespace) -> int:
+    _, service = _service()
+    lang = args.lang
+    print(service.board(lang).plain())
+    return EXIT_OK
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    _, service = _service()
+    reply = service.gate_card(" ".join(args.name), args.lang)
+    print(reply.plain())
+    return EXIT_OK if reply.kind == "gate" else EXIT_USAGE
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import EvalInputError, evaluate, format_report, read_lines
+
+    _, _, classifier = _rules_and_classifier()
+    try:
+        lines = read_lines(args.file)
+    except EvalInputError as exc:
+        raise UsageError(str(exc)) from None
+    report = evaluate(classifier, lines)
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from .checks import check_examples
+    from .classifier import Classifier
+    from .rules import RulesError, load_rules
+    from .settings import load_settings
+
+    root = args.dir or load_settings().gatebot_rules
+    try:
+        rules = load_rules(root)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"rules check: {len(exc.problems)} problem(s) in the rule files", file=sys.stderr)
+        return EXIT_FAILED
+    classifier = Classifier(rules)
+    must, gaps = check_examples(rules, classifier)
+    failed = [r for r in must if not r.passed]
+    for result in failed:
+        print("FAIL " + result.describe(), file=sys.stderr)
+    fixed = [r for r in gaps if r.passed]
+    for result in fixed:
+        print(f"known gap now passes (promote it to an example): {result.example.file}:{result.example.line}: "
+              f"{result.example.text}")
+    print(
+        f"rules check: {len(rules.gates)} gates, {classifier.cue_count} cues ({classifier.term_count} terms), "
+        f"{len(must) - len(failed)}/{len(must)} examples hold, {len(gaps)} known gap(s) "
+        f"({len(gaps) - len(fixed)} still open)"
+    )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from handlers.run import run_adapters
+
+    settings, service = _service()
+    logging.basicConfig(level=settings.gatebot_log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run_adapters(service, settings)
+    finally:
+        service.store.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gatebot", description="Which gate is this? Classify China AI-compute news by the four gates.")
+    parser.add_argument("--version", action="version", version=f"gatebot {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("chat", help="talk to the bot in the terminal (SQLite at $GATEBOT_DB or ./gatebot.db)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("classify", help="classify TEXT, or one text per line from stdin")
+    p.add_argument("text", nargs="*", help="the text; `-` or none to read stdin")
+    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("gates", help="show the gate board")
+    p.add_argument("--lang", choices=["en", "zh"], default="en")
+    p.set_defaults(func=cmd_gates)
+
+    p = sub.add_parser("gate", help="show one gate (1-4 or a name)")
+    p.add_argument("name", nargs="+")
+    p.add_argument("--lang", choices=["en", "zh"], default="en")
+    p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser("eval", help="score the classifier on a labeled JSONL file")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    rules = sub.add_parser("rules", help="rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
+    p = rules_sub.add_parser("check", help="validate the rule files and run their examples")
+    p.add_argument("--dir", help="rules directory (default: $GATEBOT_RULES or the shipped rules)")
+    p.set_defaults(func=cmd_rules_check)
+
+    p = sub.add_parser("run", help="run the chat adapters whose credentials are set")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return func(args)
+    except UsageError as exc:
+        print(f"gatebot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `gatebot classify - | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The platform-neutral reply: what to say, in which language, as a list of blocks.
+
+The service builds a Reply; each adapter turns its blocks into its own markup (plain text for the
+terminal, HTML for Telegram, Block Kit for Slack) and escapes user text for that platform. All
+wording lives here and in rules/, so adapters hold no domain text.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from .models import Lang, Verdict
+
+BlockKind = Literal["heading", "field", "list", "quote", "text", "note"]
+
+
+class Block(BaseModel):
+    kind: BlockKind
+    text: str = ""  # heading/quote/text/note content; field value
+    label: str = ""  # field label
+    items: list[str] = []  # list items
+    user_text: bool = False  # text comes from a user: escape it, never interpret it
+
+
+class Choice(BaseModel):
+    """A feedback button: `value` is "right" or "0".."4"."""
+
+    value: str
+    label: str
+
+
+class Reply(BaseModel):
+    kind: Literal["verdict", "no_gate", "board", "gate", "help", "error", "vote", "status"]
+    lang: Lang
+    blocks: list[Block]
+    verdict: Verdict | None = None
+    message_id: int | None = None  # store id of the classified message, for feedback
+    choices: list[Choice] = []  # feedback buttons to show under the reply
+    ephemeral: bool = False  # only the asker needs to see it (Slack slash commands)
+
+    def plain(self) -> str:
+        """Plain-text rendering: the terminal's, and the notification fallback elsewhere."""
+        return render_plain(self.blocks)
+
+
+def render_plain(blocks: list[Block]) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        if block.kind == "heading":
+            lines.append(block.text)
+        elif block.kind == "field":
+            lines.append(f"{block.label}: {block.text}")
+        elif block.kind == "list":
+            if block.label:
+                lines.append(f"{block.label}:")
+            lines.extend(f"  - {item}" for item in block.items)
+        elif block.kind == "quote":
+            lines.append(f"> {block.text}")
+        else:
+            lines.append(block.text)
+    return "\n".join(lines)
+
+
+# UI wording, English and Chinese. Gate texts themselves come from rules/gates.yaml.
+LABELS: dict[str, dict[str, str]] = {
+    "gate": {"en": "Gate {n} · {name}", "zh": "{name}"},
+    "status": {"en": "Status", "zh": "状态"},
+    "since": {"en": "since {date}", "zh": "自 {date} 起"},
+    "since_checklist": {"en": "checklist, 2026", "zh": "清单,2026年"},
+    "previous": {"en": "Previous", "zh": "此前"},
+    "risk": {"en": "Risk warning", "zh": "风险提示"},
+    "why": {"en": "Why", "zh": "依据"},
+    "evidence_item": {"en": "“{match}” → {cue} (+{weight})", "zh": "「{match}」→ {cue}(+{weight})"},
+    "context_item": {"en": "AI-compute context: {items}", "zh": "算力语境:{items}"},
+    "also": {"en": "Also touches", "zh": "也涉及"},
+    "confidence": {"en": "Confidence", "zh": "置信度"},
+    "conf_high": {"en": "high", "zh": "高"},
+    "conf_medium": {"en": "medium", "zh": "中"},
+    "conf_low": {"en": "low", "zh": "低"},
+    "seen_before": {"en": "Seen before in this chat on {date}.", "zh": "本群已于 {date} 出现过这条。"},
+    "read": {"en": "Read", "zh": "原文"},
+    "cut": {
+        "en": "(Only the first {n:,} characters were read.)",
+        "zh": "(只读取了前 {n:,} 个字符。)",
+    },
+    "no_gate": {"en": "No gate.", "zh": "未触及任何一道门。"},
+    "no_gate_empty": {
+        "en": "Nothing to classify: send a headline or a sentence of news.",
+        "zh": "没有可判断的内容:请发送一条新闻标题或一句新闻。",
+    },
+    "no_gate_no_compute": {
+        "en": "This doesn't read as news about AI compute (no chips, compute, clusters or AI-model context found).",
+        "zh": "这条看起来不是关于AI算力的新闻(没有发现芯片、算力、集群或大模型等语境)。",
+    },
+    "no_gate_off_domain": {
+        "en": "The words that could point to a gate are used in another sense here ({items}).",
+        "zh": "可能指向某道门的词在这里是别的意思({items})。",
+    },
+    "no_gate_not_china": {
+        "en": "This is about AI compute, but not China's domestic compute, which is what the gates track.",
+        "zh": "这条与AI算力有关,但不是国产算力,而四道门跟踪的是国产算力。",
+    },
+    "no_gate_no_cue": {
+        "en": "It is about AI compute, but says nothing about procurement, deployment, software or replication.",
+        "zh": "这条与AI算力有关,但没有涉及采购、部署、软件生态或规模复制。",
+    },
+    "no_gate_weak": {
+        "en": "The signal is too weak to name a gate (closest: gate {n}, {items}).",
+        "zh": "信号太弱,无法判断是哪道门(最接近:第{n}道门,{items})。",
+    },
+    "no_gate_hint": {
+        "en": "Try a headline such as “ByteDance orders $5.6B of Ascend 950PR chips”, or /gates for the board.",
+        "zh": "可以试试这样的标题:“昇腾CANN全面开源”,或发送 /gates 查看四道门。",
+    },
+    "board": {"en": "The four gates of domestic AI compute", "zh": "国产算力兑现的四道门"},
+    "board_line": {"en": "{n} · {name}: {status}", "zh": "{name}:{status}"},
+    "source": {"en": "Source: {title} — {author}", "zh": "来源:{title} — {author}"},
+    "definition": {"en": "What it means", "zh": "含义"},
+    "metrics": {"en": "Verification metrics", "zh": "验证指标"},
+    "unknown_gate": {
+        "en": "Unknown gate “{name}”. Use 1-4 or a name: procurement, deployment, ecosystem, replication.",
+        "zh": "没有“{name}”这道门。请用1-4或名称:采购、部署、生态、复制。",
+    },
+    "gate_usage": {"en": "Usage: /gate <1-4 or name>, e.g. /gate 3", "zh": "用法:/gate <1-4或名称>,例如 /gate 3"},
+    "classify_usage": {
+        "en": "Usage: /classify <headline>, e.g. /classify ByteDance orders Ascend 950PR chips",
+        "zh": "用法:/classify <标题>,例如 /classify 昇腾CANN全面开源",
+    },
+    "unknown_command": {"en": "Unknown command /{name}. Try /help.", "zh": "未知命令 /{name}。试试 /help。"},
+    "help_title": {"en": "gatebot: which gate is this?", "zh": "gatebot:这是哪道门?"},
+    "help_body": {
+        "en": "Paste a headline about China's AI compute and I'll say which of the four gates it touches "
+              "(procurement, deployment, software ecosystem, scaled replication), the gate's status, "
+              "its risk warning, and why.",
+        "zh": "贴一条关于国产AI算力的新闻标题,我会告诉你它触及四道门中的哪一道(政策采购、真实部署、"
+              "软件生态、规模复制),这道门的现状、风险提示,以及判断依据。",
+    },
+    "help_commands": {"en": "Commands", "zh": "命令"},
+    "vote_right": {"en": "Right", "zh": "判断正确"},
+    "vote_gate": {"en": "Gate {n}", "zh": "第{n}道门"},
+    "vote_none": {"en": "None", "zh": "都不是"},
+    "tally": {"en": "Feedback", "zh": "反馈"},
+    "vote_thanks": {"en": "Thanks, your vote is counted.", "zh": "谢谢,已记下你的反馈。"},
+    "vote_stale": {
+        "en": "That verdict can't be found any more; nothing was recorded.",
+        "zh": "找不到这条判断了,没有记录反馈。",
+    },
+    "vote_bad": {"en": "That button is not valid; nothing was recorded.", "zh": "按钮无效,没有记录反馈。"},
+}
+
+HELP_COMMANDS: dict[str, list[str]] = {
+    "en": [
+        "/gates — the board: the four gates and their status",
+        "/gate <1-4|name> — one gate: definition, metrics, status, risk warning",
+        "/classify <text> — classify a headline (always answers)",
+        "/help — this help",
+    ],
+    "zh": [
+        "/gates — 四道门及其现状",
+        "/gate <1-4|名称> — 某一道门:含义、验证指标、现状、风险提示",
+        "/classify <文本> — 判断一条标题(总会回复)",
+        "/help — 帮助",
+    ],
+}
+
+
+def label(key: str, lang: str, **kwargs: object) -> str:
+    text = LABELS[key]["zh" if lang == "zh" else "en"]
+    return text.format(**kwargs) if kwargs else text

@@ -1,0 +1,369 @@
+"""Loading and validating the rule files in ``rules/``.
+
+The rules are data: YAML files validated by pydantic models. Problems are reported with the
+file, the line, the rule and the field, so a person editing a cue list can find the mistake::
+
+    rules/cues/1-procurement.yaml:41: cues[3].weight: Input should be greater than 0
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .text import fold_phrase
+
+GateNumber = Annotated[int, Field(ge=1, le=4)]
+Verdictable = Annotated[int, Field(ge=0, le=4)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bilingual(Strict):
+    en: NonEmpty
+    zh: NonEmpty
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class BilingualList(Strict):
+    en: list[NonEmpty] = Field(min_length=1)
+    zh: list[NonEmpty] = Field(min_length=1)
+
+    def get(self, lang: str) -> list[str]:
+        return self.zh if lang == "zh" else self.en
+
+
+class Source(Strict):
+    title: Bilingual
+    author: NonEmpty
+    publisher: NonEmpty
+    note: NonEmpty
+
+
+class Gate(Strict):
+    number: GateNumber
+    key: NonEmpty
+    short: Bilingual
+    name: Bilingual
+    definition: Bilingual
+    metrics: BilingualList
+    status: Bilingual
+    risk: Bilingual
+    aliases: list[NonEmpty] = []
+
+
+class GatesFile(Strict):
+    source: Source
+    gates: list[Gate]
+
+    @model_validator(mode="after")
+    def _four_gates(self) -> GatesFile:
+        numbers = [g.number for g in self.gates]
+        if sorted(numbers) != [1, 2, 3, 4]:
+            raise ValueError(f"gates must be numbered 1, 2, 3, 4 exactly once; got {numbers}")
+        return self
+
+
+class Cue(Strict):
+    terms: list[NonEmpty] = Field(min_length=1)
+    weight: float = Field(gt=0, le=10)
+    note: str | None = None
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_fold(cls, terms: list[str]) -> list[str]:
+        for term in terms:
+            if not fold_phrase(term):
+                raise ValueError(f"term {term!r} has no letters, digits or CJK characters to match")
+        return terms
+
+
+class Example(Strict):
+    text: NonEmpty
+    also: list[Verdictable] = []  # other answers a careful analyst would accept
+
+
+class KnownGap(Strict):
+    text: NonEmpty
+    want: Verdictable
+    why: NonEmpty
+
+
+def _as_example(value: Any) -> Any:
+    return {"text": value} if isinstance(value, str) else value
+
+
+class Examples(Strict):
+    match: list[Example] = Field(min_length=1)
+    not_match: list[NonEmpty] = Field(min_length=1)
+    known_gaps: list[KnownGap] = []
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _strings_ok(cls, value: Any) -> Any:
+        return [_as_example(v) for v in value] if isinstance(value, list) else value
+
+
+class CueFile(Strict):
+    gate: GateNumber
+    cues: list[Cue] = Field(min_length=1)
+    examples: Examples
+
+
+class Thresholds(Strict):
+    compute: float = Field(gt=0)  # AI-compute context needed before any gate may fire
+    gate: float = Field(gt=0)  # score a gate needs to be the verdict
+    secondary_ratio: float = Field(gt=0, le=1)  # runner-up named when this close to the top
+    high: float = Field(gt=0)  # top score for high confidence (with a clear margin)
+    medium: float = Field(gt=0)
+
+
+class ContextExamples(Strict):
+    none: list[NonEmpty] = Field(min_length=1)  # texts no gate may fire on
+
+
+class ContextFile(Strict):
+    thresholds: Thresholds
+    compute: list[Cue] = Field(min_length=1)
+    china: list[Cue] = Field(min_length=1)
+    off_domain: list[Cue] = Field(min_length=1)
+    examples: ContextExamples
+
+
+class CorpusFile(Strict):
+    note: NonEmpty
+    headlines: list[NonEmpty] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    file: str
+    line: int
+    where: str  # rule / field path, e.g. "cues[3].weight"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.where}: {self.message}" if self.where else (
+            f"{self.file}:{self.line}: {self.message}"
+        )
+
+
+class RulesError(Exception):
+    """The rule files are invalid; ``problems`` lists each one with its file and line."""
+
+    def __init__(self, problems: list[RuleProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Located:
+    """An example text with the place it was written, for readable failures."""
+
+    text: str
+    file: str
+    line: int
+    want: int | None = None  # the gate it must give (None: "must not be `avoid`")
+    avoid: int | None = None
+    also: tuple[int, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    root: Path
+    source: Source
+    gates: dict[int, Gate]
+    cues: dict[int, list[Cue]]
+    context: ContextFile
+    # Examples the rules must satisfy, and known gaps (expected failures, kept, not deleted).
+    must: list[Located] = field(default_factory=list)
+    gaps: list[Located] = field(default_factory=list)
+
+    def gate_by_name(self, name: str) -> Gate | None:
+        """Find a gate by number, key, short/full name or alias (either language)."""
+        wanted = fold_phrase(name)
+        if not wanted:
+            return None
+        if wanted.isdigit():
+            return self.gates.get(int(wanted))
+        for gate in self.gates.values():
+            names = [gate.key, gate.short.en, gate.short.zh, gate.name.en, gate.name.zh, *gate.aliases]
+            if wanted in {fold_phrase(n) for n in names}:
+                return gate
+        return None
+
+
+def default_rules_dir() -> Path:
+    """Where the rules live: $GATEBOT_RULES, the source tree, or the installed package data."""
+    env = os.environ.get("GATEBOT_RULES")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "rules", here / "_rules"):
+        if (candidate / "gates.yaml").is_file():
+            return candidate
+    return here.parent / "rules"
+
+
+def _read_yaml(path: Path, shown: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML keeping the line of every node, keyed by its path (("cues", 3, "weight"))."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError([RuleProblem(shown, 0, "", f"cannot read: {exc}")]) from None
+    lines: dict[tuple, int] = {}
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+
+            def build(node: yaml.Node, where: tuple) -> Any:
+                lines[where] = node.start_mark.line + 1
+                if isinstance(node, yaml.MappingNode):
+                    out = {}
+                    for key_node, value_node in node.value:
+                        key = loader.construct_object(key_node, deep=True)
+                        out[key] = build(value_node, (*where, key))
+                        lines[(*where, key)] = key_node.start_mark.line + 1
+                    return out
+                if isinstance(node, yaml.SequenceNode):
+                    return [build(item, (*where, i)) for i, item in enumerate(node.value)]
+                return loader.construct_object(node, deep=True)
+
+            data = build(root, ()) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RulesError([RuleProblem(shown, line, "", f"YAML syntax: {problem}")]) from None
+    return data, lines
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _validate(model: type[BaseModel], path: Path, shown: str) -> tuple[Any, dict[tuple, int]]:
+    data, lines = _read_yaml(path, shown)
+    try:
+        return model.model_validate(data), lines
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-before"}))
+            line = 1
+            for cut in range(len(loc), -1, -1):
+                if loc[:cut] in lines:
+                    line = lines[loc[:cut]]
+                    break
+            problems.append(RuleProblem(shown, line, _where(loc), err["msg"]))
+        raise RulesError(problems) from None
+
+
+def load_rules(root: Path | None = None) -> RuleSet:
+    """Load and validate every rule file; raise RulesError listing every problem found."""
+    root = Path(root) if root is not None else default_rules_dir()
+
+    def shown(p: Path) -> str:
+        try:
+            return str(Path("rules") / p.relative_to(root))
+        except ValueError:
+            return str(p)
+
+    problems: list[RuleProblem] = []
+    gates_file = context = None
+    cue_files: list[tuple[Path, CueFile, dict[tuple, int]]] = []
+    must: list[Located] = []
+    gaps: list[Located] = []
+
+    gates_path = root / "gates.yaml"
+    context_path = root / "context.yaml"
+    for required in (gates_path, context_path, root / "cues"):
+        if not required.exists():
+            problems.append(RuleProblem(shown(required), 0, "", "missing"))
+    if problems:
+        raise RulesError(problems)
+    try:
+        gates_file, _ = _validate(GatesFile, gates_path, shown(gates_path))
+    except RulesError as exc:
+        problems += exc.problems
+    try:
+        context, ctx_lines = _validate(ContextFile, context_path, shown(context_path))
+        for i, text in enumerate(context.examples.none):
+            line = ctx_lines.get(("examples", "none", i), 0)
+            must.append(Located(text, shown(context_path), line, want=0))
+    except RulesError as exc:
+        problems += exc.problems
+    for path in sorted((root / "cues").glob("*.yaml")):
+        try:
+            cue_file, lines = _validate(CueFile, path, shown(path))
+        except RulesError as exc:
+            problems += exc.problems
+            continue
+        cue_files.append((path, cue_file, lines))
+        ex = cue_file.examples
+        for i, example in enumerate(ex.match):
+            line = lines.get(("examples", "match", i), 0)
+            must.append(Located(example.text, shown(path), line, want=cue_file.gate, also=tuple(example.also)))
+        for i, text in enumerate(ex.not_match):
+            line = lines.get(("examples", "not_match", i), 0)
+            must.append(Located(text, shown(path), line, avoid=cue_file.gate))
+        for i, gap in enumerate(ex.known_gaps):
+            line = lines.get(("examples", "known_gaps", i), 0)
+            gaps.append(Located(gap.text, shown(path), line, want=gap.want, why=gap.why))
+    for path in sorted((root / "corpus").glob("*.yaml")) if (root / "corpus").is_dir() else []:
+        try:
+            corpus, lines = _validate(CorpusFile, path, shown(path))
+        except RulesError as exc:
+            problems += exc.problems
+            continue
+        for i, text in enumerate(corpus.headlines):
+            must.append(Located(text, shown(path), lines.get(("headlines", i), 0), want=0))
+
+    seen_gate: dict[int, str] = {}
+    for path, cue_file, _ in cue_files:
+        if cue_file.gate in seen_gate:
+            problems.append(
+                RuleProblem(shown(path), 1, "gate", f"gate {cue_file.gate} already defined in {seen_gate[cue_file.gate]}")
+            )
+        seen_gate[cue_file.gate] = shown(path)
+    for number in range(1, 5):
+        if number not in seen_gate and not problems:
+            problems.append(RuleProblem(shown(root / "cues"), 0, "", f"no cue file for gate {number}"))
+    if problems:
+        raise RulesError(problems)
+    assert gates_file is not None and context is not None
+    return RuleSet(
+        root=root,
+        source=gates_file.source,
+        gates={g.number: g for g in sorted(gates_file.gates, key=lambda g: g.number)},
+        cues={cf.gate: list(cf.cues) for _, cf, _ in cue_files},
+        context=context,
+        must=must,
+        gaps=gaps,
+    )
+
+
+Group = Literal["gate", "compute", "china", "off_domain"]

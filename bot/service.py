@@ -1,0 +1,269 @@
+"""What gatebot answers: one API for every chat adapter.
+
+Adapters translate platform events into `Message`s and command calls, and render the `Reply`
+they get back. Rules of conversation live here: in group chats only text that touches a gate (or
+that addresses the bot) gets an answer; in direct chats and /classify there is always an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .classifier import MAX_CHARS, Classifier
+from .models import Verdict
+from .reply import HELP_COMMANDS, Block, Choice, Reply, label
+from .rules import Gate, RuleSet
+from .store import Store, StoredMessage, utcnow
+from .text import detect_language
+
+# Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+VOTE_CHOICES = ("right", "1", "2", "3", "4", "0")
+
+
+@dataclass(frozen=True)
+class Message:
+    platform: str  # "telegram", "slack", "terminal"
+    chat_id: str
+    user_id: str
+    text: str
+    is_direct: bool = False  # a one-to-one chat with the bot
+    addressed: bool = False  # mentions the bot or replies to it
+    message_ref: str | None = None  # the platform's id of this message
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    ok: bool
+    notice: str  # a short answer for the voter (toast / ephemeral)
+    reply: Reply | None  # the verdict reply with the new tally, to edit the message in place
+
+
+def clean(text: str) -> str:
+    return _CONTROL.sub("", text or "").strip()
+
+
+def command_lang(args: str, hint: str | None) -> str:
+    """Language for a command's reply: the language of its argument, else the user's locale."""
+    if args.strip():
+        return detect_language(args)
+    return "zh" if (hint or "").lower().startswith("zh") else "en"
+
+
+class Service:
+    def __init__(
+        self,
+        rules: RuleSet,
+        store: Store,
+        classifier: Classifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.rules = rules
+        self.store = store
+        self.classifier = classifier or Classifier(rules)
+        self.clock = clock
+
+    # ------------------------------------------------------------------ messages
+
+    def handle_message(self, msg: Message) -> Reply | None:
+        """Classify and store a chat message; return the reply, or None to stay silent."""
+        text = clean(msg.text)
+        verdict = self.classifier.classify(text)
+        message_id, earlier = self.store.add_message(
+            platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=text,
+            verdict=verdict, message_ref=msg.message_ref,
+        )
+        if verdict.gate == 0 and not (msg.is_direct or msg.addressed):
+            return None  # chatter in a group: silence
+        return self._verdict_reply(verdict, text, message_id, earlier)
+
+    def classify_command(self, msg: Message) -> Reply:
+        """/classify <text>: always answers, quoting what it classified."""
+        text = clean(msg.text)
+        if not text:
+            return Reply(kind="error", lang=command_lang("", None),
+                         blocks=[Block(kind="text", text=label("classify_usage", "en"))])
+        verdict = self.classifier.classify(text)
+        message_id, earlier = self.store.add_message(
+            platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=text,
+            verdict=verdict, message_ref=msg.message_ref,
+        )
+        return self._verdict_reply(verdict, text, message_id, earlier, quote=True)
+
+    def handle_command(
+        self,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        name: str,
+        args: str = "",
+        lang_hint: str | None = None,
+        message_ref: str | None = None,
+    ) -> Reply:
+        """Answer a slash command. `name` is without the slash and without any @botname."""
+        name = name.lstrip("/").split("@", 1)[0].lower()
+        args = clean(args)
+        lang = command_lang(args, lang_hint)
+        if name in ("gates", "board"):
+            return self.board(lang)
+        if name == "gate":
+            return self.gate_card(args, command_lang("", lang_hint) if not args else lang)
+        if name == "classify":
+            if not args:
+                return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("classify_usage", lang))])
+            return self.classify_command(Message(platform, chat_id, user_id, args, message_ref=message_ref))
+        if name in ("help", "start"):
+            return self.help(lang)
+        return Reply(kind="error", lang=lang,
+                     blocks=[Block(kind="text", text=label("unknown_command", lang, name=name[:40]), user_text=True)])
+
+    # ------------------------------------------------------------------ feedback
+
+    def vote(self, platform: str, chat_id: str, user_id: str, message_id: int | str, choice: str) -> VoteResult:
+        """Record a feedback press: one vote per user per verdict, the latest one counts."""
+        try:
+            mid = int(message_id)
+        except (TypeError, ValueError):
+            return VoteResult(False, label("vote_bad", "en"), None)
+        stored = self.store.get_message(mid)
+        lang = stored.verdict.lang if stored else "en"
+        if choice not in VOTE_CHOICES:
+            return VoteResult(False, label("vote_bad", lang), None)
+        if stored is None or stored.platform != platform or stored.chat_id != str(chat_id):
+            return VoteResult(False, label("vote_stale", lang), None)
+        self.store.vote(mid, user_id, choice, platform, str(chat_id))
+        return VoteResult(True, label("vote_thanks", lang), self.stored_reply(stored))
+
+    def stored_reply(self, stored: StoredMessage) -> Reply:
+        """A verdict reply rebuilt from the store, with its feedback tally."""
+        reply = self._verdict_reply(stored.verdict, stored.text, stored.id, None)
+        tally = self.store.tally(stored.id)
+        if tally:
+            lang = reply.lang
+            parts = []
+            for value in VOTE_CHOICES:
+                if tally.get(value):
+                    parts.append(f"{self._choice_label(value, lang)} {tally[value]}")
+            reply.blocks.append(Block(kind="field", label=label("tally", lang), text=" · ".join(parts)))
+        return reply
+
+    # ------------------------------------------------------------------ replies
+
+    def current_status(self, gate: Gate, lang: str) -> tuple[str, str]:
+        """The gate's status and since when, from the store if changed, else the checklist's."""
+        change = self.store.gate_status(gate.number)
+        if change is None:
+            return gate.status.get(lang), label("since_checklist", lang)
+        text = change.status_zh if lang == "zh" and change.status_zh else change.status_en
+        return text, label("since", lang, date=change.since[:10])
+
+    def _gate_title(self, gate: Gate, lang: str) -> str:
+        return label("gate", lang, n=gate.number, name=gate.name.get(lang))
+
+    def _choice_label(self, value: str, lang: str) -> str:
+        if value == "right":
+            return label("vote_right", lang)
+        if value == "0":
+            return label("vote_none", lang)
+        return label("vote_gate", lang, n=value)
+
+    def _choices(self, lang: str) -> list[Choice]:
+        return [Choice(value=v, label=self._choice_label(v, lang)) for v in VOTE_CHOICES]
+
+    def _verdict_reply(
+        self, verdict: Verdict, text: str, message_id: int, earlier: str | None, quote: bool = False
+    ) -> Reply:
+        lang = verdict.lang
+        blocks: list[Block] = []
+        if quote:
+            blocks.append(Block(kind="quote", text=text[:300] + ("…" if len(text) > 300 else ""), user_text=True))
+        if verdict.gate == 0:
+            blocks += [Block(kind="heading", text=label("no_gate", lang)), self._why_none(verdict),
+                       Block(kind="text", text=label("no_gate_hint", lang))]
+        else:
+            gate = self.rules.gates[verdict.gate]
+            status, since = self.current_status(gate, lang)
+            blocks.append(Block(kind="heading", text=self._gate_title(gate, lang)))
+            blocks.append(Block(kind="field", label=label("status", lang), text=f"{status} ({since})"))
+            blocks.append(Block(kind="field", label=label("risk", lang), text=gate.risk.get(lang)))
+            items = [
+                label("evidence_item", lang, match=e.match, cue=e.cue, weight=f"{e.weight:g}")
+                for e in verdict.evidence_for(verdict.gate)[:6]
+            ]
+            context = [e.match for e in verdict.context if e.weight > 0][:4]
+            if context:
+                items.append(label("context_item", lang, items=", ".join(f"“{c}”" for c in context)))
+            blocks.append(Block(kind="list", label=label("why", lang), items=items, user_text=True))
+            if verdict.secondary:
+                second = self.rules.gates[verdict.secondary]
+                blocks.append(Block(kind="field", label=label("also", lang), text=self._gate_title(second, lang)))
+            blocks.append(Block(kind="field", label=label("confidence", lang),
+                                text=label(f"conf_{verdict.confidence}", lang)))
+        if earlier:
+            blocks.append(Block(kind="note", text=label("seen_before", lang, date=earlier[:10])))
+        if len(text) > MAX_CHARS:
+            blocks.append(Block(kind="note", text=label("cut", lang, n=MAX_CHARS)))
+        kind = "verdict" if verdict.gate else "no_gate"
+        return Reply(kind=kind, lang=lang, blocks=blocks, verdict=verdict, message_id=message_id,
+                     choices=self._choices(lang) if verdict.gate or verdict.gates else [])
+
+    def _why_none(self, verdict: Verdict) -> Block:
+        lang = verdict.lang
+        reason = verdict.reason or "no_cue"
+        if reason == "off_domain":
+            items = ", ".join(f"“{e.match}”" for e in verdict.context[:4])
+            return Block(kind="text", text=label("no_gate_off_domain", lang, items=items), user_text=True)
+        if reason == "weak" and verdict.gates:
+            top = verdict.gates[0]
+            items = ", ".join(f"“{e.match}”" for e in top.evidence[:3])
+            return Block(kind="text", text=label("no_gate_weak", lang, n=top.gate, items=items), user_text=True)
+        key = {"empty": "no_gate_empty", "no_compute": "no_gate_no_compute", "not_china": "no_gate_not_china"}.get(
+            reason, "no_gate_no_cue" if verdict.compute > 0 else "no_gate_no_compute"
+        )
+        return Block(kind="text", text=label(key, lang))
+
+    def board(self, lang: str) -> Reply:
+        blocks = [Block(kind="heading", text=label("board", lang))]
+        for gate in self.rules.gates.values():
+            status, since = self.current_status(gate, lang)
+            blocks.append(Block(kind="text", text=label("board_line", lang, n=gate.number, name=gate.name.get(lang),
+                                                          status=f"{status} ({since})")))
+        src = self.rules.source
+        blocks.append(Block(kind="note", text=label("source", lang, title=src.title.get(lang), author=src.author)))
+        return Reply(kind="board", lang=lang, blocks=blocks)
+
+    def gate_card(self, name: str, lang: str) -> Reply:
+        if not name:
+            return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("gate_usage", lang))])
+        gate = self.rules.gate_by_name(name)
+        if gate is None:
+            return Reply(kind="error", lang=lang, blocks=[
+                Block(kind="text", text=label("unknown_gate", lang, name=name[:60]), user_text=True)])
+        status, since = self.current_status(gate, lang)
+        blocks = [
+            Block(kind="heading", text=self._gate_title(gate, lang)),
+            Block(kind="field", label=label("definition", lang), text=gate.definition.get(lang)),
+            Block(kind="list", label=label("metrics", lang), items=gate.metrics.get(lang)),
+            Block(kind="field", label=label("status", lang), text=f"{status} ({since})"),
+        ]
+        history = self.store.status_history(gate.number)
+        if history:
+            previous = history[1] if len(history) > 1 else None
+            if previous:
+                prev = previous.status_zh if lang == "zh" and previous.status_zh else previous.status_en
+                blocks.append(Block(kind="field", label=label("previous", lang), text=f"{prev} ({previous.since[:10]})"))
+            else:
+                blocks.append(Block(kind="field", label=label("previous", lang),
+                                    text=f"{gate.status.get(lang)} ({label('since_checklist', lang)})"))
+        blocks.append(Block(kind="field", label=label("risk", lang), text=gate.risk.get(lang)))
+        return Reply(kind="gate", lang=lang, blocks=blocks)
+
+    def help(self, lang: str) -> Reply:
+        return Reply(kind="help", lang=lang, blocks=[
+            Block(kind="heading", text=label("help_title", lang)),
+            Block(kind="text", text=label("help_body", lang)),
+            Block(kind="list", label=label("help_commands", lang), items=HELP_COMMANDS[lang]),
+        ])

@@ -1,0 +1,309 @@
+"""The SQLite store (sqlite-utils, WAL mode).
+
+Tables: messages (every classified message and its verdict), gate_status and gate_status_history
+(the living board), feedback (votes on verdicts), subscriptions (digests), processed_events
+(idempotency for platforms that re-send events), schema_migrations. The schema is created and
+migrated on open; each migration runs once, in order, recorded in schema_migrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from .models import Verdict
+from .text import fold
+
+MAX_STORED_CHARS = 200_000  # a message longer than this is stored cut, with its full length noted
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def text_key(text: str) -> str:
+    """Identity of a headline for "seen before": folded, so case/width/punctuation don't matter."""
+    return hashlib.sha1(fold(text).text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {
+            "id": int,
+            "platform": str,
+            "chat_id": str,
+            "user_id": str,
+            "text": str,
+            "text_len": int,
+            "text_key": str,
+            "created_at": str,
+            "lang": str,
+            "gate": int,
+            "confidence": str,
+            "verdict": str,  # JSON of the Verdict
+            "message_ref": str,  # the platform's id of the pasted message
+            "reply_ref": str,  # the platform's id of the bot's reply, once sent
+        },
+        pk="id",
+        not_null={"platform", "chat_id", "text", "created_at", "gate"},
+    )
+    db["messages"].create_index(["platform", "chat_id", "text_key"])
+    db["messages"].create_index(["platform", "chat_id", "created_at"])
+    db["gate_status"].create(
+        {"gate": int, "status_en": str, "status_zh": str, "since": str, "changed_by": str, "reason": str},
+        pk="gate",
+    )
+    db["gate_status_history"].create(
+        {
+            "id": int,
+            "gate": int,
+            "status_en": str,
+            "status_zh": str,
+            "since": str,
+            "changed_by": str,
+            "reason": str,
+        },
+        pk="id",
+    )
+    db["gate_status_history"].create_index(["gate", "since"])
+    db["feedback"].create(
+        {
+            "message_id": int,  # messages.id of the verdict voted on
+            "user_id": str,
+            "platform": str,
+            "chat_id": str,
+            "choice": str,  # "right", or "0".."4"
+            "created_at": str,
+        },
+        pk=("message_id", "user_id"),
+        foreign_keys=[("message_id", "messages", "id")],
+    )
+    db["subscriptions"].create(
+        {
+            "platform": str,
+            "chat_id": str,
+            "enabled": int,
+            "time": str,  # HH:MM local
+            "tz": str,  # IANA zone
+            "lang": str,  # override; empty = the chat's usual language
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk=("platform", "chat_id"),
+    )
+    db["processed_events"].create(
+        {"platform": str, "event_id": str, "seen_at": str}, pk=("platform", "event_id")
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_initial", _m1_initial),
+]
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    platform: str
+    chat_id: str
+    user_id: str
+    text: str
+    created_at: str
+    gate: int
+    verdict: Verdict
+    message_ref: str | None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    gate: int
+    status_en: str
+    status_zh: str
+    since: str
+    changed_by: str
+    reason: str
+
+
+class Store:
+    """All reads and writes of gatebot's state. Safe to share across threads of one process."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):
+        self.path = str(path)
+        self.clock = clock
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(
+            self.path if self.path != ":memory:" else None,
+            memory=self.path == ":memory:",
+        )
+        self._lock = threading.RLock()
+        self.db.conn.execute("PRAGMA busy_timeout = 5000")
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        self.db.conn.execute("PRAGMA foreign_keys = ON")
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def migrate(self) -> list[str]:
+        with self._lock:
+            if "schema_migrations" not in self.db.table_names():
+                self.db["schema_migrations"].create({"name": str, "applied_at": str}, pk="name")
+            done = {row["name"] for row in self.db["schema_migrations"].rows}
+            applied = []
+            for name, step in MIGRATIONS:
+                if name in done:
+                    continue
+                with self.db.conn:
+                    step(self.db)
+                    self.db["schema_migrations"].insert({"name": name, "applied_at": iso(self.clock())})
+                applied.append(name)
+            return applied
+
+    # ------------------------------------------------------------------ messages
+
+    def add_message(
+        self,
+        *,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        text: str,
+        verdict: Verdict,
+        message_ref: str | None = None,
+    ) -> tuple[int, str | None]:
+        """Store a classified message; return its id and when this chat first saw the same text."""
+        key = text_key(text)
+        now = iso(self.clock())
+        with self._lock:
+            earlier = self.db.execute(
+                "select min(created_at) from messages where platform = ? and chat_id = ? and text_key = ?",
+                [platform, chat_id, key],
+            ).fetchone()[0]
+            with self.db.conn:
+                row_id = self.db["messages"].insert(
+                    {
+                        "platform": platform,
+                        "chat_id": str(chat_id),
+                        "user_id": str(user_id),
+                        "text": text[:MAX_STORED_CHARS],
+                        "text_len": len(text),
+                        "text_key": key,
+                        "created_at": now,
+                        "lang": verdict.lang,
+                        "gate": verdict.gate,
+                        "confidence": verdict.confidence,
+                        "verdict": verdict.model_dump_json(),
+                        "message_ref": message_ref,
+                        "reply_ref": None,
+                    }
+                ).last_pk
+        return int(row_id), earlier
+
+    def set_reply_ref(self, message_id: int, reply_ref: str) -> None:
+        with self._lock, self.db.conn:
+            self.db["messages"].update(message_id, {"reply_ref": str(reply_ref)})
+
+    def get_message(self, message_id: int) -> StoredMessage | None:
+        with self._lock:
+            try:
+                row = self.db["messages"].get(message_id)
+            except sqlite_utils.db.NotFoundError:
+                return None
+        return StoredMessage(
+            id=row["id"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            user_id=row["user_id"],
+            text=row["text"],
+            created_at=row["created_at"],
+            gate=row["gate"],
+            verdict=Verdict.model_validate_json(row["verdict"]),
+            message_ref=row["message_ref"],
+        )
+
+    def count_messages(self) -> int:
+        with self._lock:
+            return self.db["messages"].count
+
+    # ------------------------------------------------------------------ gate status
+
+    def gate_status(self, gate: int) -> StatusChange | None:
+        """The current status set through the store, or None while the checklist's stands."""
+        with self._lock:
+            rows = list(self.db["gate_status"].rows_where("gate = ?", [gate]))
+        return StatusChange(**rows[0]) if rows else None
+
+    def status_history(self, gate: int) -> list[StatusChange]:
+        """Every change for a gate, newest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "select gate, status_en, status_zh, since, changed_by, reason from gate_status_history "
+                "where gate = ? order by since desc, id desc",
+                [gate],
+            ).fetchall()
+        return [StatusChange(*row) for row in rows]
+
+    def set_gate_status(self, gate: int, status_en: str, status_zh: str, changed_by: str, reason: str = "") -> StatusChange:
+        change = StatusChange(gate, status_en, status_zh, iso(self.clock()), changed_by, reason)
+        with self._lock, self.db.conn:
+            self.db["gate_status"].upsert(change.__dict__, pk="gate")
+            self.db["gate_status_history"].insert(change.__dict__)
+        return change
+
+    # ------------------------------------------------------------------ feedback
+
+    def vote(self, message_id: int, user_id: str, choice: str, platform: str, chat_id: str) -> None:
+        """One vote per user per verdict; a later vote replaces the earlier one."""
+        with self._lock, self.db.conn:
+            self.db["feedback"].upsert(
+                {
+                    "message_id": message_id,
+                    "user_id": str(user_id),
+                    "platform": platform,
+                    "chat_id": str(chat_id),
+                    "choice": choice,
+                    "created_at": iso(self.clock()),
+                },
+                pk=("message_id", "user_id"),
+            )
+
+    def tally(self, message_id: int) -> dict[str, int]:
+        with self._lock:
+            rows = self.db.execute(
+                "select choice, count(*) from feedback where message_id = ? group by choice order by choice",
+                [message_id],
+            ).fetchall()
+        return {choice: n for choice, n in rows}
+
+    # ------------------------------------------------------------------ idempotency
+
+    def first_time(self, platform: str, event_id: str) -> bool:
+        """Record an event id; True only the first time it is seen (survives restarts)."""
+        with self._lock, self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into processed_events (platform, event_id, seen_at) values (?, ?, ?)",
+                [platform, event_id, iso(self.clock())],
+            )
+            return cur.rowcount == 1
+
+    def dump_verdict(self, verdict: Verdict) -> str:
+        return json.dumps(verdict.model_dump(), ensure_ascii=False)

@@ -1,0 +1,93 @@
+"""`gatebot run`: the composition root. Starts every adapter whose credentials are set, in one
+process and one event loop, sharing one aiohttp server for webhooks (Telegram) and events (Slack).
+
+Each adapter module exposes `build(service, settings, web_app) -> Adapter`: it registers its HTTP
+routes (if any) on the shared `web_app` while building, and does network work only in `start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.service import Service
+from bot.settings import Settings
+
+log = logging.getLogger("gatebot.run")
+
+
+class Adapter(Protocol):
+    name: str
+    uses_http: bool
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def build_adapters(service: Service, settings: Settings, web_app: web.Application) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    if settings.telegram_bot_token:
+        from handlers import telegram
+
+        adapters.append(telegram.build(service, settings, web_app))
+    if settings.slack_bot_token:
+        from handlers import slack
+
+        adapters.append(slack.build(service, settings, web_app))
+    return adapters
+
+
+async def serve(service: Service, settings: Settings, stop: asyncio.Event | None = None,
+                ready: asyncio.Event | None = None) -> int:
+    stop = stop or asyncio.Event()
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app.router.add_get("/healthz", _health)
+    web_app.router.add_get("/", _health)
+    adapters = build_adapters(service, settings, web_app)
+    if not adapters:
+        log.error("no adapter configured: set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN")
+        return 2
+    runner = None
+    if any(a.uses_http for a in adapters):
+        runner = web.AppRunner(web_app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, settings.gatebot_http_host, settings.gatebot_http_port).start()
+        log.info("http listening on %s:%s", settings.gatebot_http_host, settings.gatebot_http_port)
+    started: list[Adapter] = []
+    try:
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+            log.info("%s adapter started", adapter.name)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping %s failed", adapter.name)
+        if runner is not None:
+            await runner.cleanup()
+    return 0
+
+
+def run_adapters(service: Service, settings: Settings) -> int:
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await serve(service, settings, stop)
+
+    return asyncio.run(main())
