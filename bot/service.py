@@ -80,6 +80,23 @@ class Service:
             return None  # chatter in a group: silence
         return self._verdict_reply(verdict, text, message_id, earlier)
 
+    async def ahandle_message(self, msg: Message) -> Reply | None:
+        """The async entry point adapters call; reading pasted links plugs in here."""
+        return self.handle_message(msg)
+
+    async def ahandle_command(
+        self,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        name: str,
+        args: str = "",
+        lang_hint: str | None = None,
+        message_ref: str | None = None,
+    ) -> Reply:
+        """The async entry point for commands (see handle_command)."""
+        return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref)
+
     def classify_command(self, msg: Message) -> Reply:
         """/classify <text>: always answers, quoting what it classified."""
         text = clean(msg.text)

@@ -110,8 +110,16 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m2_link_cache(db: sqlite_utils.Database) -> None:
+    db["link_cache"].create(
+        {"url": str, "fetched_at": str, "ok": int, "title": str, "description": str, "error": str, "verdict": str},
+        pk="url",
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
+    ("0002_link_cache", _m2_link_cache),
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from bot.reply import Reply
 from bot.service import Service
 from bot.settings import Settings
 
@@ -21,12 +22,16 @@ log = logging.getLogger("gatebot.run")
 
 
 class Adapter(Protocol):
-    name: str
+    name: str  # "telegram", "slack": the platform name used in the store
     uses_http: bool
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Post a reply unprompted (digests); return the platform's message id."""
+        ...
 
 
 async def _health(request: web.Request) -> web.Response:

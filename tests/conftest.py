@@ -1,0 +1,60 @@
+"""Shared fixtures. `testbot` pushes a message in and pops the reply (errbot style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.classifier import Classifier
+from bot.reply import Reply
+from bot.rules import RuleSet, load_rules
+from bot.service import Message, Service
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def rules() -> RuleSet:
+    return load_rules(ROOT / "rules")
+
+
+@pytest.fixture(scope="session")
+def classifier(rules: RuleSet) -> Classifier:
+    return Classifier(rules)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "gatebot.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def service(rules: RuleSet, classifier: Classifier, store: Store) -> Service:
+    return Service(rules, store, classifier)
+
+
+@dataclass
+class TestBot:
+    service: Service
+    platform: str = "test"
+    chat_id: str = "chat-1"
+    user_id: str = "user-1"
+
+    def push(self, text: str, *, direct: bool = False, addressed: bool = False) -> Reply | None:
+        return self.service.handle_message(
+            Message(self.platform, self.chat_id, self.user_id, text, is_direct=direct, addressed=addressed)
+        )
+
+    def command(self, name: str, args: str = "", lang_hint: str | None = None) -> Reply:
+        return self.service.handle_command(self.platform, self.chat_id, self.user_id, name, args, lang_hint)
+
+
+@pytest.fixture
+def testbot(service: Service) -> TestBot:
+    return TestBot(service)
