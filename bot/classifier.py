@@ -2,7 +2,8 @@
 
 All cue terms of all groups go into one Aho-Corasick automaton, built once when the rules load;
 a message is folded (see text.py) and scanned once. Each hit is checked for Latin word edges
-(ASCII-only: a Latin cue must start and end at a run boundary, with an optional plural "s"/"es"),
+(ASCII-only: a Latin cue must start and end at a run boundary, give or take an inflection:
+-s, -es, -ed, -ing, and -d after e),
 CJK cues match as plain substrings.
 
 Scoring, all from rules/: a gate's score is the sum of the weights of the distinct cues of that
@@ -34,6 +35,7 @@ class _Entry:
 
 
 _GATES = frozenset("1234")
+_SUFFIXES = frozenset({"s", "es", "ed", "ing"})
 
 
 def _is_word_char(ch: str) -> bool:
@@ -81,11 +83,12 @@ class Classifier:
             if latin_start and start > 0 and text[start - 1] != " ":
                 continue
             if latin_end and end < n and text[end] != " ":
-                # tolerate plurals: order -> orders, chip -> chips, box -> boxes
-                rest = text[end : end + 3]
-                if not (rest[:2] == "s " or rest == "s" or rest[:3] == "es " or rest == "es"):
+                # Tolerate inflections: order -> orders/ordered/ordering, lease -> leased.
+                stop = text.find(" ", end)
+                stop = n if stop < 0 else stop
+                if text[end:stop] not in _SUFFIXES and not (text[end:stop] == "d" and text[end - 1] == "e"):
                     continue
-                end += 1 if rest[0] == "s" else 2
+                end = stop
             yield start, end, items
 
     def classify(self, text: str) -> Verdict:
