@@ -1,0 +1,378 @@
+"""The Telegram adapter (python-telegram-bot 22).
+
+`build(service, settings, web_app)` returns a `TelegramAdapter`. Long polling by default (PTB's
+Updater, started in `start()`; we own the event loop, so no run_polling). With
+TELEGRAM_WEBHOOK_URL set it registers a POST route at that URL's path on the shared aiohttp app,
+checks the X-Telegram-Bot-Api-Secret-Token header (403 without the right one), and feeds updates
+into the PTB Application's update queue.
+
+What the bot answers:
+- groups/supergroups: text (or a caption) that touches a gate, messages that mention the bot or
+  reply to it, and commands (/gates, /gates@thisbot; /cmd@otherbot is left alone). Chatter: silence.
+- direct chats: always.
+- messages from bots, itself included, are ignored; every command goes to the service as is.
+- inline keyboard under each verdict; a press is stored through `service.vote`, answered with
+  answerCallbackQuery and the message is edited to show the tally.
+
+Sending goes through AIORateLimiter (group and overall limits, RetryAfter retried `max_retries`
+times) and our own bounded backoff for network errors. The token never reaches the logs: httpx,
+which logs request URLs (they contain the token) at INFO, is raised to WARNING, and a filter
+redacts the token from the records of the loggers we know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    LinkPreviewOptions,
+    Message as TgMessage,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, MessageEntityType, ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext._baseratelimiter import BaseRateLimiter
+
+from bot.reply import HELP_COMMANDS, Reply, label
+from bot.service import Message, Service
+from bot.settings import Settings
+
+from .telegram_render import keyboard, parse_callback, render_chunks, render_single
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
+
+log = logging.getLogger("gatebot.telegram")
+T = TypeVar("T")
+
+
+class _RedactToken(logging.Filter):
+    """Replaces the bot token in a record's message and arguments (belt and braces)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if self.token in message:
+            record.msg = message.replace(self.token, "<token>")
+            record.args = None
+        return True
+
+
+def quiet_token_loggers(token: str) -> None:
+    """httpx logs every request URL (bot<TOKEN>/method) at INFO: keep it at WARNING or above."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    redact = _RedactToken(token)
+    for name in ("httpx", "httpcore", "telegram", "telegram.ext", "telegram.ext.Application",
+                 "telegram.ext.Updater", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.AIORateLimiter",
+                 "gatebot.telegram"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger.filters):
+            logger.addFilter(redact)
+
+
+def command_menu(lang: str) -> list[BotCommand]:
+    """The command list for setMyCommands, from the service's help (so new commands show up)."""
+    commands = [BotCommand("start", label("help_title", lang)[:256])]
+    seen = {"start"}
+    for line in HELP_COMMANDS.get(lang, HELP_COMMANDS["en"]):
+        m = re.match(r"/([a-z0-9_]{1,32})\b.*?[—-]\s*(.+)$", line)
+        if m and m.group(1) not in seen:
+            seen.add(m.group(1))
+            commands.append(BotCommand(m.group(1), m.group(2).strip()[:256]))
+    return commands
+
+
+class TelegramAdapter:
+    name = PLATFORM
+
+    def __init__(self, service: Service, settings: Settings, web_app: web.Application | None = None,
+                 rate_limiter: BaseRateLimiter | None = None, retry_base: float = 0.5,
+                 max_attempts: int = 5) -> None:
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self.service = service
+        self.settings = settings
+        self._token = settings.telegram_bot_token.get_secret_value()
+        quiet_token_loggers(self._token)
+        self.webhook_url = settings.telegram_webhook_url or None
+        self.uses_http = bool(self.webhook_url)
+        self.retry_base = retry_base  # network-error backoff: retry_base * 2**attempt, capped at 8 s
+        self.max_attempts = max_attempts
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+        if self.uses_http and not secret:
+            # Without a configured secret we make one per run; setWebhook registers it at every start.
+            log.warning("TELEGRAM_WEBHOOK_SECRET is not set: using a random secret for this run")
+            secret = secrets.token_urlsafe(32)
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET may only contain A-Z, a-z, 0-9, _ and - (1-256 chars)")
+        self._secret = secret
+        builder = (
+            Application.builder()
+            .token(self._token)
+            .base_url(settings.telegram_api_base_url)
+            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=5))
+            .concurrent_updates(64)
+            .connect_timeout(10)
+            .read_timeout(15)
+            .write_timeout(15)
+            .pool_timeout(10)
+            .connection_pool_size(64)
+        )
+        if self.uses_http:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.username: str = ""
+        self.bot_id: int = 0
+        self._accepting = False
+        if self.uses_http:
+            if web_app is None:
+                raise ValueError("webhook mode needs the shared aiohttp web_app")
+            self.webhook_path = urlparse(self.webhook_url).path or "/"
+            web_app.router.add_post(self.webhook_path, self._webhook)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = self.application
+        await app.initialize()  # getMe
+        self.username = app.bot.username or ""
+        self.bot_id = app.bot.id
+        await self._register_commands()
+        if self.uses_http:
+            await self._retry(lambda: app.bot.set_webhook(
+                url=self.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES))
+            await app.start()
+            self._accepting = True
+            log.info("telegram: webhook mode as @%s at path %s", self.username, self.webhook_path)
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=30,
+                                            bootstrap_retries=3, error_callback=self._polling_error)
+            await app.start()
+            log.info("telegram: long polling as @%s", self.username)
+
+    async def stop(self) -> None:
+        """Stop fetching, let in-flight replies finish (Application.stop waits for them), shut down."""
+        app = self.application
+        self._accepting = False
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        log.warning("telegram: getUpdates failed (%s), retrying with backoff", type(exc).__name__)
+
+    async def _register_commands(self) -> None:
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands(command_menu("en"))
+            await bot.set_my_commands(command_menu("zh"), language_code="zh")
+        except TelegramError as exc:
+            log.warning("telegram: setMyCommands failed: %s", exc)
+
+    # ------------------------------------------------------------------ webhook
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not given or not hmac.compare_digest(given.encode(), self._secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if not self._accepting:
+            return web.Response(status=503, text="not running")  # Telegram retries later
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except Exception:
+            return web.Response(status=400, text="bad update")
+        if update is None:
+            return web.Response(status=400, text="bad update")
+        await self.application.update_queue.put(update)
+        return web.Response(status=200, text="ok")
+
+    # ------------------------------------------------------------------ sending
+
+    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry network errors with exponential backoff; RetryAfter is the rate limiter's job."""
+        for attempt in range(self.max_attempts):
+            try:
+                return await call()
+            except (BadRequest, Forbidden, InvalidToken, RetryAfter):
+                raise
+            except NetworkError as exc:
+                if attempt + 1 >= self.max_attempts:
+                    raise
+                delay = min(self.retry_base * 2 ** attempt, 8.0)
+                log.warning("telegram: %s (%s); retry %d in %.1fs", type(exc).__name__, exc, attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _send_reply(self, chat_id: int | str, reply: Reply, reply_to: int | None = None,
+                          thread_id: int | None = None) -> TgMessage | None:
+        markup = keyboard(reply)
+        chunks = [render_single(reply)] if markup else render_chunks(reply)
+        sent: TgMessage | None = None
+        bot = self.application.bot
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            params: dict[str, Any] = {
+                "chat_id": chat_id,
+                "text": chunk,
+                "parse_mode": ParseMode.HTML,
+                "link_preview_options": LinkPreviewOptions(is_disabled=True),
+                "reply_markup": markup if last else None,
+            }
+            if reply_to is not None and i == 0:
+                params["reply_parameters"] = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if thread_id is not None:
+                params["message_thread_id"] = thread_id
+            sent = await self._retry(lambda p=params: bot.send_message(**p))
+        if sent is not None and reply.message_id is not None:
+            self.service.store.set_reply_ref(reply.message_id, str(sent.message_id))
+        return sent
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Post a reply unprompted (digests); the id of the (last) message sent."""
+        sent = await self._send_reply(chat_id, reply)
+        return str(sent.message_id) if sent is not None else None
+
+    # ------------------------------------------------------------------ updates
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.service.store.first_time(PLATFORM, str(update.update_id)):
+            return  # a re-delivered update
+        if update.callback_query is not None:
+            await self._on_callback(update.callback_query)
+        elif update.message is not None:
+            await self._on_message(update.message, update)
+
+    def _from_bot(self, msg: TgMessage) -> bool:
+        user = msg.from_user
+        if user is None:
+            return msg.sender_chat is None or msg.sender_chat.id != msg.chat.id
+        if user.id == self.bot_id:
+            return True
+        if user.is_bot:
+            # Anonymous group admins post as the group itself (from = @GroupAnonymousBot): keep those.
+            return not (msg.sender_chat is not None and msg.sender_chat.id == msg.chat.id)
+        return False
+
+    def _addressed(self, msg: TgMessage, text_is_caption: bool) -> bool:
+        reply_to = msg.reply_to_message
+        if reply_to is not None and reply_to.from_user is not None and reply_to.from_user.id == self.bot_id:
+            return True
+        entities = msg.parse_caption_entities() if text_is_caption else msg.parse_entities()
+        me = f"@{self.username}".lower()
+        for entity, value in entities.items():
+            if entity.type == MessageEntityType.MENTION and value.lower() == me:
+                return True
+            if entity.type == MessageEntityType.TEXT_MENTION and entity.user and entity.user.id == self.bot_id:
+                return True
+        return False
+
+    def _strip_mention(self, text: str) -> str:
+        if not self.username:
+            return text
+        return re.sub(rf"(?i)@{re.escape(self.username)}\b", "", text).strip()
+
+    async def _on_message(self, msg: TgMessage, update: Update) -> None:
+        if self._from_bot(msg):
+            return
+        is_caption = msg.text is None
+        text = msg.text if msg.text is not None else (msg.caption or "")
+        if not text.strip():
+            return  # stickers, joins, photos without caption...
+        chat = msg.chat
+        is_direct = chat.type == ChatType.PRIVATE
+        chat_id = str(chat.id)
+        user = msg.from_user
+        user_id = str(user.id) if user is not None else str(msg.sender_chat.id if msg.sender_chat else chat.id)
+        reply_to = None if is_direct else msg.message_id
+        thread_id = msg.message_thread_id if msg.is_topic_message else None
+        ref = str(msg.message_id)
+
+        m = _COMMAND.match(text.strip())
+        if m:
+            name, target, args = m.group(1), m.group(2), m.group(3) or ""
+            if target and target.lower() != self.username.lower():
+                return  # /cmd@otherbot
+            lang_hint = user.language_code if user is not None else None
+            reply = await self.service.ahandle_command(PLATFORM, chat_id, user_id, name.lower(), args,
+                                                       lang_hint=lang_hint, message_ref=ref)
+            if not is_direct and not target and self._is_unknown_command(reply, name):
+                return  # an unknown bare /cmd in a group is probably for another bot
+        else:
+            addressed = self._addressed(msg, is_caption)
+            reply = await self.service.ahandle_message(Message(
+                PLATFORM, chat_id, user_id, self._strip_mention(text), is_direct=is_direct,
+                addressed=addressed, message_ref=ref))
+        if reply is None:
+            return
+        await self._send_reply(chat.id, reply, reply_to=reply_to, thread_id=thread_id)
+
+    @staticmethod
+    def _is_unknown_command(reply: Reply, name: str) -> bool:
+        if reply.kind != "error" or len(reply.blocks) != 1:
+            return False
+        return reply.blocks[0].text == label("unknown_command", reply.lang, name=name.lower()[:40])
+
+    async def _on_callback(self, query: CallbackQuery) -> None:
+        message_id, choice = parse_callback(query.data)
+        message = query.message
+        chat_id = str(message.chat.id) if message is not None else ""
+        result = self.service.vote(PLATFORM, chat_id, str(query.from_user.id), message_id, choice)
+        try:
+            await self._retry(lambda: query.answer(result.notice[:200], show_alert=not result.ok))
+        except BadRequest as exc:  # e.g. the query is too old to answer
+            log.info("telegram: answerCallbackQuery failed: %s", exc)
+        if not result.ok or result.reply is None or message is None or not isinstance(message, TgMessage):
+            return
+        try:
+            await self._retry(lambda: self.application.bot.edit_message_text(
+                render_single(result.reply), chat_id=message.chat.id, message_id=message.message_id,
+                parse_mode=ParseMode.HTML, reply_markup=keyboard(result.reply),
+                link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    # ------------------------------------------------------------------ errors
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        text = str(error).replace(self._token, "<token>") if error else ""
+        log.error("telegram: update %s failed: %s: %s", update_id, type(error).__name__, text,
+                  exc_info=(type(error), error, error.__traceback__) if error else None)
+
+
+def build(service: Service, settings: Settings, web_app: web.Application | None = None,
+          **kwargs: Any) -> TelegramAdapter:
+    return TelegramAdapter(service, settings, web_app, **kwargs)
