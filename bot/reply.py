@@ -148,6 +148,21 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "找不到这条判断了,没有记录反馈。",
     },
     "vote_bad": {"en": "That button is not valid; nothing was recorded.", "zh": "按钮无效,没有记录反馈。"},
+    # pasted links (bot/links.py)
+    "link_unreadable": {"en": "Could not read {url}: {why}", "zh": "无法读取 {url}:{why}"},
+    "link_err_refused": {
+        "en": "it points to a private or internal address, which gatebot does not fetch.",
+        "zh": "它指向内网或私有地址,gatebot 不会访问。",
+    },
+    "link_err_scheme": {"en": "only http and https links are read.", "zh": "只读取 http 和 https 链接。"},
+    "link_err_redirects": {"en": "it redirects too many times (more than 5).", "zh": "跳转次数过多(超过5次)。"},
+    "link_err_not_html": {"en": "it is not a web page (not HTML).", "zh": "它不是网页(不是HTML)。"},
+    "link_err_timeout": {"en": "the site took too long to answer.", "zh": "网站响应超时。"},
+    "link_err_status": {"en": "the site answered with an error.", "zh": "网站返回了错误。"},
+    "link_err_network": {"en": "the site could not be reached.", "zh": "无法连接到该网站。"},
+    "link_err_no_headline": {"en": "the page has no title.", "zh": "网页没有标题。"},
+    "link_err_failed": {"en": "reading it failed.", "zh": "读取失败。"},
+    "link_more": {"en": "(Only the first {n} links were read.)", "zh": "(只读取了前 {n} 个链接。)"},
 }
 
 HELP_COMMANDS: dict[str, list[str]] = {

@@ -82,7 +82,11 @@ class Service:
 
     async def ahandle_message(self, msg: Message) -> Reply | None:
         """The async entry point adapters call; reading pasted links plugs in here."""
-        return self.handle_message(msg)
+        if getattr(self, "link_reader", None) is None:
+            return self.handle_message(msg)
+        from .links import handle_with_links  # links are read only when `service.link_reader` is set
+
+        return await handle_with_links(self, msg)
 
     async def ahandle_command(
         self,
@@ -95,6 +99,12 @@ class Service:
         message_ref: str | None = None,
     ) -> Reply:
         """The async entry point for commands (see handle_command)."""
+        if (getattr(self, "link_reader", None) is not None and clean(args)
+                and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
+            from .links import handle_with_links  # /classify <link>: read it, always answer
+
+            return await handle_with_links(self, Message(platform, chat_id, user_id, args, message_ref=message_ref),
+                                           always=True)
         return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref)
 
     def classify_command(self, msg: Message) -> Reply:
