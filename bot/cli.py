@@ -49,7 +49,10 @@ def _service():
         store = Store(settings.gatebot_db)
     except Exception as exc:  # sqlite errors: unwritable path, not a database, ...
         raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
-    return settings, Service(rules, store, classifier)
+    service = Service(rules, store, classifier)
+    service.admins = settings.admins
+    service.default_tz = settings.gatebot_tz or "UTC"
+    return settings, service
 
 
 def _stdin_lines() -> Iterator[tuple[int, str]]:
@@ -184,6 +187,79 @@ def cmd_run(args: argparse.Namespace) -> int:
         service.store.close()
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .digest import build_digest
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise UsageError(f"--since {args.since!r} is not an ISO date/time, e.g. 2026-05-01T09:00+08:00") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+    settings, service = _service()
+    try:
+        reply = build_digest(service, args.platform, args.chat, since=since, lang=args.lang)
+        if not args.send:
+            print(reply.plain())
+            return EXIT_OK
+        return _send_digest(service, settings, args.platform, args.chat, reply)
+    finally:
+        service.store.close()
+
+
+def _send_digest(service, settings, platform: str, chat_id: str, reply) -> int:
+    import asyncio
+
+    from aiohttp import web
+
+    from handlers.run import build_adapters
+
+    async def send() -> int:
+        adapters = {a.name: a for a in build_adapters(service, settings, web.Application())}
+        adapter = adapters.get(platform)
+        if adapter is None:
+            raise UsageError(f"no {platform} adapter configured (set its token), cannot --send")
+        await adapter.start()
+        try:
+            ref = await adapter.send(chat_id, reply)
+        finally:
+            await adapter.stop()
+        print(f"sent to {platform}:{chat_id}" + (f" (message {ref})" if ref else ""))
+        return EXIT_OK
+
+    return asyncio.run(send())
+
+
+def cmd_status_set(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .digest import set_status
+
+    _, service = _service()
+    try:
+        gate = service.rules.gate_by_name(args.gate)
+        if gate is None:
+            raise UsageError(f"unknown gate {args.gate!r}: use 1-4 or a name")
+        text = " ".join(args.text).strip()
+        if not text:
+            raise UsageError("status set needs TEXT")
+        by = args.by
+        if not by:
+            try:
+                by = "cli:" + getpass.getuser()
+            except Exception:  # no login name in some containers
+                by = "cli"
+        reply = set_status(service, gate.number, text, (args.zh or text).strip(), by, args.reason or "", args.lang)
+        print(reply.plain())
+        return EXIT_OK
+    finally:
+        service.store.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gatebot", description="Which gate is this? Classify China AI-compute news by the four gates.")
     parser.add_argument("--version", action="version", version=f"gatebot {__version__}")
@@ -216,6 +292,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = rules_sub.add_parser("check", help="validate the rule files and run their examples")
     p.add_argument("--dir", help="rules directory (default: $GATEBOT_RULES or the shipped rules)")
     p.set_defaults(func=cmd_rules_check)
+
+    p = sub.add_parser("digest", help="print (or --send) a chat's digest")
+    p.add_argument("--chat", default="terminal", help="chat id (default: the terminal chat)")
+    p.add_argument("--platform", default="terminal", help="telegram, slack or terminal (default)")
+    p.add_argument("--since", help="window start, ISO 8601 (default: since the previous digest, at most 7 days)")
+    p.add_argument("--lang", choices=["en", "zh"], help="language (default: the chat's)")
+    p.add_argument("--send", action="store_true", help="send it through the platform's adapter")
+    p.set_defaults(func=cmd_digest)
+
+    status = sub.add_parser("status", help="the living board's gate status")
+    status_sub = status.add_subparsers(dest="status_command", parser_class=_Parser)
+    p = status_sub.add_parser("set", help="set a gate's status (stored with who, when and why)")
+    p.add_argument("gate", help="1-4 or a gate name")
+    p.add_argument("text", nargs="+", help="the new status (stored for both languages unless --zh is given)")
+    p.add_argument("--zh", help="the Chinese wording, when TEXT is English")
+    p.add_argument("--reason", help="why it changed")
+    p.add_argument("--by", help="who changed it (default: cli:<login>)")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the printed confirmation")
+    p.set_defaults(func=cmd_status_set)
 
     p = sub.add_parser("run", help="run the chat adapters whose credentials are set")
     p.set_defaults(func=cmd_run)

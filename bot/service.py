@@ -17,6 +17,7 @@ from .models import Verdict
 from .reply import HELP_COMMANDS, Block, Choice, Reply, label
 from .rules import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
+from .digest import digest_command, momentum, setstatus_command, word
 from .text import detect_language
 
 # Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
@@ -135,7 +136,7 @@ class Service:
         args = clean(args)
         lang = command_lang(args, lang_hint)
         if name in ("gates", "board"):
-            return self.board(lang)
+            return self.board(lang, platform=platform, chat_id=chat_id)
         if name == "gate":
             return self.gate_card(args, command_lang("", lang_hint) if not args else lang)
         if name == "classify":
@@ -144,6 +145,10 @@ class Service:
             return self.classify_command(Message(platform, chat_id, user_id, args, message_ref=message_ref))
         if name in ("help", "start"):
             return self.help(lang)
+        if name == "digest":
+            return self.digest_command(platform, chat_id, user_id, args, command_lang("", lang_hint))
+        if name == "setstatus":
+            return self.setstatus_command(platform, user_id, args, lang)
         return Reply(kind="error", lang=lang,
                      blocks=[Block(kind="text", text=label("unknown_command", lang, name=name[:40]), user_text=True)])
 
@@ -216,6 +221,10 @@ class Service:
             blocks.append(Block(kind="heading", text=self._gate_title(gate, lang)))
             blocks.append(Block(kind="field", label=label("status", lang), text=f"{status} ({since})"))
             blocks.append(Block(kind="field", label=label("risk", lang), text=gate.risk.get(lang)))
+            chat = self.store.message_chat(message_id) if message_id else None
+            if chat is not None:
+                n = momentum(self, *chat).get(gate.number, 0)
+                blocks.append(Block(kind="field", label=word("momentum", lang), text=word("momentum_value", lang, n=n)))
             items = [
                 label("evidence_item", lang, match=e.match, cue=e.cue, weight=f"{e.weight:g}")
                 for e in verdict.evidence_for(verdict.gate)[:6]
@@ -252,12 +261,15 @@ class Service:
         )
         return Block(kind="text", text=label(key, lang))
 
-    def board(self, lang: str) -> Reply:
+    def board(self, lang: str, platform: str | None = None, chat_id: str | None = None) -> Reply:
         blocks = [Block(kind="heading", text=label("board", lang))]
+        counts = momentum(self, platform, str(chat_id)) if platform and chat_id is not None else None
         for gate in self.rules.gates.values():
             status, since = self.current_status(gate, lang)
-            blocks.append(Block(kind="text", text=label("board_line", lang, n=gate.number, name=gate.name.get(lang),
-                                                          status=f"{status} ({since})")))
+            line = label("board_line", lang, n=gate.number, name=gate.name.get(lang), status=f"{status} ({since})")
+            if counts is not None:
+                line += word("momentum_board", lang, n=counts.get(gate.number, 0))
+            blocks.append(Block(kind="text", text=line))
         src = self.rules.source
         blocks.append(Block(kind="note", text=label("source", lang, title=src.title.get(lang), author=src.author)))
         return Reply(kind="board", lang=lang, blocks=blocks)
@@ -294,3 +306,16 @@ class Service:
             Block(kind="text", text=label("help_body", lang)),
             Block(kind="list", label=label("help_commands", lang), items=HELP_COMMANDS[lang]),
         ])
+
+    # ------------------------------------------------------------------ digests and status (issue 5)
+
+    admins: frozenset[str] = frozenset()  # user ids allowed to /setstatus (set from GATEBOT_ADMINS)
+    default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (set from GATEBOT_TZ)
+
+    def digest_command(self, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
+        """/digest [on HH:MM [zone] | off | status | lang en|zh|auto]"""
+        return digest_command(self, platform, str(chat_id), str(user_id), args, lang)
+
+    def setstatus_command(self, platform: str, user_id: str, args: str, lang: str) -> Reply:
+        """/setstatus <gate> <text> [| reason]: admins only."""
+        return setstatus_command(self, platform, str(user_id), args, lang)

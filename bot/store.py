@@ -117,9 +117,36 @@ def _m2_link_cache(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m3_digests(db: sqlite_utils.Database) -> None:
+    # One row per chat per local day: claimed (pending) before the send, then sent/failed/gave_up.
+    db["digests_sent"].create(
+        {
+            "platform": str,
+            "chat_id": str,
+            "local_date": str,  # YYYY-MM-DD in the subscription's zone
+            "status": str,  # pending | sent | failed | gave_up | interrupted
+            "attempts": int,
+            "next_attempt_at": str,  # when a failed send may be retried
+            "window_start": str,
+            "window_end": str,
+            "claimed_at": str,
+            "run_id": str,  # the scheduler run that claimed it
+            "sent_at": str,
+            "message_ref": str,
+            "error": str,
+        },
+        pk=("platform", "chat_id", "local_date"),
+    )
+    db["digests_sent"].create_index(["local_date"])
+    db["digests_sent"].create_index(["platform", "chat_id", "status", "window_end"])
+    db["feedback"].create_index(["platform", "chat_id", "created_at"])
+    db["subscriptions"].create_index(["enabled"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
+    ("0003_digests", _m3_digests),
 ]
 
 
@@ -315,3 +342,166 @@ class Store:
 
     def dump_verdict(self, verdict: Verdict) -> str:
         return json.dumps(verdict.model_dump(), ensure_ascii=False)
+
+    # ------------------------------------------------------------------ digests (issue 5)
+
+    def get_subscription(self, platform: str, chat_id: str) -> dict | None:
+        with self._lock:
+            rows = list(self.db["subscriptions"].rows_where(
+                "platform = ? and chat_id = ?", [platform, str(chat_id)]))
+        return rows[0] if rows else None
+
+    def set_subscription(self, platform: str, chat_id: str, **fields: object) -> dict:
+        """Create or update a chat's digest settings (enabled, time, tz, lang)."""
+        now = iso(self.clock())
+        with self._lock, self.db.conn:
+            current = self.get_subscription(platform, chat_id)
+            row = dict(current) if current else {
+                "platform": platform, "chat_id": str(chat_id), "enabled": 0, "time": "", "tz": "",
+                "lang": "", "created_at": now,
+            }
+            row.update(fields)
+            row["updated_at"] = now
+            self.db["subscriptions"].upsert(row, pk=("platform", "chat_id"))
+        return row
+
+    def enabled_subscriptions(self) -> list[tuple]:
+        """(platform, chat_id, time, tz, lang, updated_at) of every enabled subscription."""
+        with self._lock:
+            return self.db.execute(
+                "select platform, chat_id, time, tz, lang, updated_at from subscriptions where enabled = 1"
+            ).fetchall()
+
+    def digest_rows_for_dates(self, dates: list[str]) -> dict[tuple[str, str, str], tuple]:
+        """(platform, chat_id, local_date) -> (status, attempts, next_attempt_at) for the given dates."""
+        if not dates:
+            return {}
+        marks = ",".join("?" * len(dates))
+        with self._lock:
+            rows = self.db.execute(
+                "select platform, chat_id, local_date, status, attempts, next_attempt_at from digests_sent "
+                f"where local_date in ({marks})", list(dates),
+            ).fetchall()
+        return {(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in rows}
+
+    def claim_digest(self, platform: str, chat_id: str, local_date: str, run_id: str,
+                     window_start: str, window_end: str, max_attempts: int) -> int | None:
+        """Atomically claim a chat's digest for a local day before sending it.
+
+        A new day is claimed once; a failed one is re-claimed when its retry time has come and
+        attempts remain. Returns the attempt number, or None when there is nothing to send.
+        """
+        now = iso(self.clock())
+        with self._lock, self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into digests_sent (platform, chat_id, local_date, status, attempts, "
+                "window_start, window_end, claimed_at, run_id) values (?, ?, ?, 'pending', 1, ?, ?, ?, ?)",
+                [platform, str(chat_id), local_date, window_start, window_end, now, run_id],
+            )
+            if cur.rowcount == 1:
+                return 1
+            cur = self.db.execute(
+                "update digests_sent set status = 'pending', attempts = attempts + 1, claimed_at = ?, run_id = ?, "
+                "window_start = ?, window_end = ? where platform = ? and chat_id = ? and local_date = ? "
+                "and status = 'failed' and attempts < ? and (next_attempt_at is null or next_attempt_at <= ?)",
+                [now, run_id, window_start, window_end, platform, str(chat_id), local_date, max_attempts, now],
+            )
+            if cur.rowcount != 1:
+                return None
+            return self.db.execute(
+                "select attempts from digests_sent where platform = ? and chat_id = ? and local_date = ?",
+                [platform, str(chat_id), local_date],
+            ).fetchone()[0]
+
+    def finish_digest(self, platform: str, chat_id: str, local_date: str, *, ok: bool,
+                      message_ref: str | None = None, error: str = "", next_attempt_at: str | None = None,
+                      give_up: bool = False) -> None:
+        now = iso(self.clock())
+        status = "sent" if ok else ("gave_up" if give_up else "failed")
+        with self._lock, self.db.conn:
+            self.db.execute(
+                "update digests_sent set status = ?, sent_at = ?, message_ref = ?, error = ?, next_attempt_at = ? "
+                "where platform = ? and chat_id = ? and local_date = ?",
+                [status, now if ok else None, message_ref, error[:500], next_attempt_at,
+                 platform, str(chat_id), local_date],
+            )
+
+    def interrupt_pending_digests(self, run_id: str) -> int:
+        """Mark digests left pending by an earlier run (it stopped mid-send) as interrupted.
+
+        They are not sent again: the platform may have delivered them, and a digest must never
+        arrive twice. Returns how many were marked.
+        """
+        with self._lock, self.db.conn:
+            cur = self.db.execute(
+                "update digests_sent set status = 'interrupted' where status = 'pending' and run_id != ?", [run_id])
+            return cur.rowcount
+
+    def last_digest(self, platform: str, chat_id: str) -> tuple | None:
+        """(local_date, status, window_end, sent_at) of the chat's latest digest row."""
+        with self._lock:
+            return self.db.execute(
+                "select local_date, status, window_end, sent_at from digests_sent where platform = ? and chat_id = ? "
+                "order by local_date desc limit 1", [platform, str(chat_id)],
+            ).fetchone()
+
+    def last_sent_window_end(self, platform: str, chat_id: str) -> str | None:
+        with self._lock:
+            row = self.db.execute(
+                "select max(window_end) from digests_sent where platform = ? and chat_id = ? and status = 'sent'",
+                [platform, str(chat_id)],
+            ).fetchone()
+        return row[0] if row else None
+
+    def signal_counts(self, platform: str, chat_id: str, start: str, end: str) -> dict[int, int]:
+        """Messages per gate (gate > 0) a chat saw in [start, end)."""
+        with self._lock:
+            rows = self.db.execute(
+                "select gate, count(*) from messages where platform = ? and chat_id = ? and created_at >= ? "
+                "and created_at < ? and gate > 0 group by gate", [platform, str(chat_id), start, end],
+            ).fetchall()
+        return {gate: n for gate, n in rows}
+
+    def top_items(self, platform: str, chat_id: str, start: str, end: str) -> list[tuple]:
+        """(gate, text_key, times, latest, text) per distinct headline with a gate in [start, end)."""
+        with self._lock:
+            return self.db.execute(
+                "select gate, text_key, count(*) as n, max(created_at) as latest, substr(min(text), 1, 2000) "
+                "from messages where platform = ? and chat_id = ? and created_at >= ? and created_at < ? "
+                "and gate > 0 group by gate, text_key order by gate, n desc, latest desc",
+                [platform, str(chat_id), start, end],
+            ).fetchall()
+
+    def chat_languages(self, platform: str, chat_id: str, limit: int = 200) -> dict[str, int]:
+        """Languages of the chat's latest pasted messages, counted."""
+        with self._lock:
+            rows = self.db.execute(
+                "select lang, count(*) from (select lang from messages where platform = ? and chat_id = ? "
+                "order by created_at desc limit ?) group by lang", [platform, str(chat_id), limit],
+            ).fetchall()
+        return {lang: n for lang, n in rows if lang}
+
+    def status_changes_between(self, start: str, end: str) -> list[StatusChange]:
+        with self._lock:
+            rows = self.db.execute(
+                "select gate, status_en, status_zh, since, changed_by, reason from gate_status_history "
+                "where since >= ? and since < ? order by since, id", [start, end],
+            ).fetchall()
+        return [StatusChange(*row) for row in rows]
+
+    def corrections(self, platform: str, chat_id: str, start: str, end: str, limit: int = 5) -> list[tuple]:
+        """(text, bot_gate, choice, votes) of feedback in [start, end) that disagreed with the bot."""
+        with self._lock:
+            return self.db.execute(
+                "select substr(m.text, 1, 2000), m.gate, f.choice, count(*) as n from feedback f "
+                "join messages m on m.id = f.message_id where f.platform = ? and f.chat_id = ? "
+                "and f.created_at >= ? and f.created_at < ? and f.choice != 'right' "
+                "and f.choice != cast(m.gate as text) group by m.id, f.choice "
+                "order by n desc, max(f.created_at) desc limit ?",
+                [platform, str(chat_id), start, end, limit],
+            ).fetchall()
+
+    def message_chat(self, message_id: int) -> tuple[str, str] | None:
+        with self._lock:
+            row = self.db.execute("select platform, chat_id from messages where id = ?", [message_id]).fetchone()
+        return (row[0], row[1]) if row else None

@@ -68,15 +68,26 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
         await web.TCPSite(runner, settings.gatebot_http_host, settings.gatebot_http_port).start()
         log.info("http listening on %s:%s", settings.gatebot_http_host, settings.gatebot_http_port)
     started: list[Adapter] = []
+    scheduler_task: asyncio.Task | None = None
     try:
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter started", adapter.name)
+        from bot.scheduler import run_scheduler  # one digest scheduler for every adapter
+
+        scheduler_task = asyncio.create_task(
+            run_scheduler(service, {a.name: a for a in started}, stop, service.clock), name="digest-scheduler")
         if ready is not None:
             ready.set()
         await stop.wait()
     finally:
+        if scheduler_task is not None:
+            scheduler_task.cancel()
+            try:
+                await scheduler_task
+            except (asyncio.CancelledError, Exception):
+                pass
         for adapter in reversed(started):
             try:
                 await adapter.stop()

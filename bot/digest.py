@@ -1,0 +1,423 @@
+"""Daily digests and the living board's commands (issue 5).
+
+`build_digest` says what a chat's news did to each gate in a window: signals per gate against the
+previous 7-day daily average, the top items per gate (deduplicated), status changes, feedback
+corrections and the board's one-line status per gate. `digest_command` and `setstatus_command`
+answer `/digest ...` and `/setstatus ...`; the service routes to them.
+
+All wording (English and Chinese) lives in WORDS here, so reply.py stays untouched.
+
+Status text language: `/setstatus` stores the text as given in both the English and the Chinese
+column (an admin writes for the chat they are in; a translation can be set later with another
+`/setstatus`). The CLI can set the two separately (`gatebot status set GATE TEXT --zh TEXT`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from .reply import Block, Reply, label
+from .store import iso, text_key
+from .text import detect_language
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .service import Service
+
+MAX_WINDOW = timedelta(days=7)
+FIRST_WINDOW = timedelta(hours=24)
+BASELINE = timedelta(days=7)
+TOP_PER_GATE = 3
+ITEM_CHARS = 200
+MOMENTUM_WINDOW = timedelta(days=7)
+
+_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+
+WORDS: dict[str, dict[str, str]] = {
+    "digest_title": {"en": "Daily digest · {start} → {end}", "zh": "每日简报 · {start} → {end}"},
+    "signals": {"en": "Signals per gate", "zh": "各道门的信号"},
+    "signal_line": {
+        "en": "{gate}: {n} ({delta} vs 7-day average {avg}/day)",
+        "zh": "{gate}:{n} 条(较近7日日均 {avg} 条 {delta})",
+    },
+    "signal_line_new": {"en": "{gate}: {n} (no signals in the 7 days before)",
+                        "zh": "{gate}:{n} 条(此前7日没有信号)"},
+    "top_items": {"en": "Top items · {gate}", "zh": "要闻 · {gate}"},
+    "times": {"en": " (×{n})", "zh": "(×{n})"},
+    "status_changes": {"en": "Status changes", "zh": "状态变化"},
+    "status_change_item": {"en": "{gate}: {status}", "zh": "{gate}:{status}"},
+    "reason": {"en": " — reason: {reason}", "zh": " — 理由:{reason}"},
+    "corrections": {"en": "Feedback corrections", "zh": "反馈纠正"},
+    "correction_item": {
+        "en": "“{text}”: the bot said {said}, readers said {choice} ({n})",
+        "zh": "「{text}」:机器人判断为{said},读者认为是{choice}({n})",
+    },
+    "gate_short": {"en": "gate {n}", "zh": "第{n}道门"},
+    "no_gate_short": {"en": "no gate", "zh": "都不是"},
+    "board_now": {"en": "The board now", "zh": "当前四道门"},
+    "quiet": {"en": "No new signals since {start}.", "zh": "自 {start} 以来没有新的信号。"},
+    "momentum_board": {"en": " · 7 days here: {n}", "zh": " · 本群近7日:{n} 条"},
+    "momentum": {"en": "This chat, last 7 days", "zh": "本群近7日"},
+    "momentum_value": {"en": "{n} signal(s) for this gate", "zh": "这道门 {n} 条信号"},
+    # /digest
+    "digest_usage": {
+        "en": "Usage: /digest · /digest on HH:MM [time zone] · /digest off · /digest status · "
+              "/digest lang en|zh|auto. Example: /digest on 09:00 Asia/Shanghai",
+        "zh": "用法:/digest · /digest on HH:MM [时区] · /digest off · /digest status · "
+              "/digest lang en|zh|auto。例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_time": {
+        "en": "“{value}” is not a time. Use 24-hour HH:MM, e.g. /digest on 09:00 Asia/Shanghai",
+        "zh": "“{value}”不是有效时间。请用24小时制 HH:MM,例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_zone": {
+        "en": "Unknown time zone “{value}”. Use an IANA name, e.g. /digest on 09:00 Europe/Berlin",
+        "zh": "未知时区“{value}”。请用 IANA 时区名,例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_lang": {"en": "Use /digest lang en, zh or auto.", "zh": "请用 /digest lang en、zh 或 auto。"},
+    "digest_on": {
+        "en": "Daily digest on: every day at {time} ({tz}). Next: {next}.",
+        "zh": "已开启每日简报:每天 {time}({tz})。下一次:{next}。",
+    },
+    "digest_off": {"en": "Daily digest off for this chat.", "zh": "已关闭本群的每日简报。"},
+    "digest_status_on": {
+        "en": "Daily digest: on, every day at {time} ({tz}). Next: {next}.",
+        "zh": "每日简报:已开启,每天 {time}({tz})。下一次:{next}。",
+    },
+    "digest_status_off": {
+        "en": "Daily digest: off. Turn it on with e.g. /digest on 09:00 Asia/Shanghai",
+        "zh": "每日简报:未开启。开启方法例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "digest_last": {"en": "Last digest: {date} ({status}).", "zh": "上一次简报:{date}({status})。"},
+    "digest_lang": {"en": "Digest language: {value}.", "zh": "简报语言:{value}。"},
+    "lang_auto": {"en": "auto (the language most headlines here use)", "zh": "自动(本群大多数标题所用语言)"},
+    # /setstatus
+    "setstatus_usage": {
+        "en": "Usage: /setstatus <gate> <status text> [| reason], e.g. /setstatus 3 CANN fully open-sourced | announced 2026-08",
+        "zh": "用法:/setstatus <门> <状态> [| 理由],例如:/setstatus 3 CANN已全面开源 | 2026年8月宣布",
+    },
+    "setstatus_denied": {
+        "en": "Sorry, only the bot's admins can change a gate's status. Nothing was changed.",
+        "zh": "抱歉,只有管理员可以修改门的状态。没有做任何修改。",
+    },
+    "setstatus_done": {"en": "Status updated", "zh": "状态已更新"},
+    "new_status": {"en": "New status", "zh": "新状态"},
+    "reason_label": {"en": "Reason", "zh": "理由"},
+}
+
+
+def word(key: str, lang: str, **kwargs: object) -> str:
+    text = WORDS[key]["zh" if lang == "zh" else "en"]
+    return text.format(**kwargs) if kwargs else text
+
+
+def _parse_iso(value: str) -> datetime:
+    ts = datetime.fromisoformat(value)
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _neg(ts: str) -> tuple:
+    """Sort key for "latest first" on ISO strings."""
+    return tuple(-ord(c) for c in ts)
+
+
+def first_url(text: str) -> str | None:
+    match = _URL.search(text or "")
+    return match.group(0).rstrip(".,;:!?。,") if match else None
+
+
+def _cut(text: str, n: int = ITEM_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- language and windows
+
+
+def chat_language(service: Service, platform: str, chat_id: str, fallback: str = "en") -> str:
+    """The subscription's language override, else the language most of the chat's headlines used."""
+    sub = service.store.get_subscription(platform, chat_id)
+    if sub and sub.get("lang") in ("en", "zh"):
+        return sub["lang"]
+    counts = service.store.chat_languages(platform, chat_id)
+    if not counts:
+        return fallback
+    zh, en = counts.get("zh", 0), counts.get("en", 0)
+    return "zh" if zh > en else "en" if en > zh else fallback
+
+
+def digest_window(service: Service, platform: str, chat_id: str, now: datetime,
+                  since: datetime | None = None) -> tuple[datetime, datetime]:
+    """Since the chat's previous sent digest (at most 7 days); 24 hours for the first."""
+    if since is None:
+        previous = service.store.last_sent_window_end(platform, chat_id)
+        since = _parse_iso(previous) if previous else now - FIRST_WINDOW
+    since = max(since, now - MAX_WINDOW)
+    return min(since, now), now
+
+
+def momentum(service: Service, platform: str, chat_id: str, now: datetime | None = None) -> dict[int, int]:
+    """Signals per gate this chat has seen in the last 7 days."""
+    now = now or service.clock()
+    return service.store.signal_counts(platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(now + timedelta(seconds=1)))
+
+
+# --------------------------------------------------------------------------- the digest
+
+
+@dataclass
+class GateSignals:
+    gate: int
+    count: int
+    avg_per_day: float
+    delta: float  # count minus the baseline average scaled to the window's length
+    items: list[tuple[str, int, str | None]] = field(default_factory=list)  # (text, times, url)
+
+
+@dataclass
+class Digest:
+    platform: str
+    chat_id: str
+    lang: str
+    start: datetime
+    end: datetime
+    gates: list[GateSignals]
+    changes: list
+    corrections: list[tuple]
+
+    @property
+    def quiet(self) -> bool:
+        return not any(g.count for g in self.gates)
+
+
+def compute_digest(service: Service, platform: str, chat_id: str, *, now: datetime | None = None,
+                   since: datetime | None = None, lang: str | None = None) -> Digest:
+    store = service.store
+    now = now or service.clock()
+    start, end = digest_window(service, platform, chat_id, now, since)
+    s, e = iso(start), iso(end + timedelta(seconds=1))  # inclusive of messages stored at `now`
+    counts = store.signal_counts(platform, chat_id, s, e)
+    base = store.signal_counts(platform, chat_id, iso(start - BASELINE), s)
+    days = max((end - start).total_seconds() / 86400, 1 / 24)
+    # Deduplicate by the headline without its links (the store already groups identical texts).
+    merged: dict[tuple[int, str], list] = {}
+    for gate, _key, times, latest, text in store.top_items(platform, chat_id, s, e):
+        key = (gate, text_key(_URL.sub(" ", text)))
+        entry = merged.get(key)
+        if entry is None:
+            merged[key] = [text, times, latest, first_url(text)]
+        else:
+            entry[1] += times
+            entry[2] = max(entry[2], latest)
+            entry[3] = entry[3] or first_url(text)
+    top: dict[int, list[tuple[str, int, str | None]]] = {}
+    for (gate, _), (text, times, latest, url) in sorted(
+            merged.items(), key=lambda kv: (kv[0][0], -kv[1][1], _neg(kv[1][2]))):
+        bucket = top.setdefault(gate, [])
+        if len(bucket) < TOP_PER_GATE:
+            bucket.append((text, times, url))
+    gates = []
+    for number in service.rules.gates:
+        avg = base.get(number, 0) / 7
+        n = counts.get(number, 0)
+        gates.append(GateSignals(number, n, avg, n - avg * days, top.get(number, [])))
+    return Digest(
+        platform=platform, chat_id=str(chat_id), lang=lang or chat_language(service, platform, chat_id),
+        start=start, end=end, gates=gates,
+        changes=store.status_changes_between(s, e),
+        corrections=store.corrections(platform, chat_id, s, e),
+    )
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".") if abs(x - round(x)) > 1e-9 else str(int(round(x)))
+
+
+def _fmt_delta(x: float) -> str:
+    if abs(x) < 0.05:
+        return "±0"
+    return ("+" if x > 0 else "−") + _fmt_num(abs(x))
+
+
+def _fmt_time(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_digest(service: Service, digest: Digest) -> Reply:
+    lang = digest.lang
+    rules = service.rules
+
+    def title(n: int) -> str:
+        gate = rules.gates[n]
+        return label("gate", lang, n=n, name=gate.name.get(lang))
+
+    blocks: list[Block] = [Block(kind="heading", text=word(
+        "digest_title", lang, start=_fmt_time(digest.start), end=_fmt_time(digest.end)))]
+    if digest.quiet:
+        blocks.append(Block(kind="text", text=word("quiet", lang, start=_fmt_time(digest.start))))
+    else:
+        lines = []
+        for g in digest.gates:
+            if g.count == 0 and g.avg_per_day == 0:
+                continue
+            if g.avg_per_day == 0:
+                lines.append(word("signal_line_new", lang, gate=title(g.gate), n=g.count))
+            else:
+                lines.append(word("signal_line", lang, gate=title(g.gate), n=g.count,
+                                  delta=_fmt_delta(g.delta), avg=_fmt_num(round(g.avg_per_day, 1))))
+        blocks.append(Block(kind="list", label=word("signals", lang), items=lines))
+        for g in digest.gates:
+            if not g.items:
+                continue
+            items = []
+            for text, times, url in g.items:
+                item = _cut(text)
+                if times > 1:
+                    item += word("times", lang, n=times)
+                if url and url not in item:
+                    item += f" {url}"
+                items.append(item)
+            blocks.append(Block(kind="list", label=word("top_items", lang, gate=title(g.gate)), items=items,
+                                user_text=True))
+    if digest.changes:
+        items = []
+        for change in digest.changes[-8:]:
+            status = change.status_zh if lang == "zh" and change.status_zh else change.status_en
+            item = word("status_change_item", lang, gate=title(change.gate), status=_cut(status, 160))
+            if change.reason:
+                item += word("reason", lang, reason=_cut(change.reason, 160))
+            items.append(item)
+        blocks.append(Block(kind="list", label=word("status_changes", lang), items=items, user_text=True))
+    if digest.corrections:
+        items = []
+        for text, said, choice, n in digest.corrections:
+            items.append(word("correction_item", lang, text=_cut(text, 120), n=n,
+                              said=_gate_word(said, lang), choice=_gate_word(choice, lang)))
+        blocks.append(Block(kind="list", label=word("corrections", lang), items=items, user_text=True))
+    board = []
+    for gate in rules.gates.values():
+        status, since = service.current_status(gate, lang)
+        board.append(label("board_line", lang, n=gate.number, name=gate.name.get(lang),
+                           status=f"{_cut(status, 160)} ({since})"))
+    blocks.append(Block(kind="list", label=word("board_now", lang), items=board))
+    return Reply(kind="board", lang=lang, blocks=blocks)
+
+
+def _gate_word(value: object, lang: str) -> str:
+    value = str(value)
+    if value in ("0", ""):
+        return word("no_gate_short", lang)
+    return word("gate_short", lang, n=value)
+
+
+def build_digest(service: Service, platform: str, chat_id: str, *, now: datetime | None = None,
+                 since: datetime | None = None, lang: str | None = None) -> Reply:
+    return render_digest(service, compute_digest(service, platform, chat_id, now=now, since=since, lang=lang))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _reply(lang: str, text: str, kind: str = "status", user_text: bool = False) -> Reply:
+    return Reply(kind=kind, lang=lang, blocks=[Block(kind="text", text=text, user_text=user_text)])
+
+
+def digest_command(service: Service, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
+    """/digest · /digest on HH:MM [zone] · /digest off · /digest status · /digest lang en|zh|auto"""
+    from . import scheduler  # scheduler imports this module
+
+    parts = args.split()
+    now = service.clock()
+    if not parts:
+        return build_digest(service, platform, chat_id, now=now, lang=None)
+    sub_lang = chat_language(service, platform, chat_id, lang)
+    verb = parts[0].lower()
+    if verb == "on":
+        if len(parts) < 2 or len(parts) > 3:
+            return _reply(sub_lang, word("digest_usage", sub_lang), "error")
+        hhmm = scheduler.parse_hhmm(parts[1])
+        if hhmm is None:
+            return _reply(sub_lang, word("bad_time", sub_lang, value=parts[1][:20]), "error", True)
+        zone_name = parts[2] if len(parts) == 3 else (getattr(service, "default_tz", "") or "UTC")
+        zone = scheduler.resolve_zone(zone_name)
+        if zone is None:
+            return _reply(sub_lang, word("bad_zone", sub_lang, value=zone_name[:60]), "error", True)
+        time_text = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
+        sub = service.store.set_subscription(platform, chat_id, enabled=1, time=time_text, tz=zone.key)
+        nxt = scheduler.next_due(sub, now)
+        return _reply(sub_lang, word("digest_on", sub_lang, time=time_text, tz=zone.key, next=_fmt_local(nxt, zone)))
+    if verb == "off" and len(parts) == 1:
+        if service.store.get_subscription(platform, chat_id):
+            service.store.set_subscription(platform, chat_id, enabled=0)
+        return _reply(sub_lang, word("digest_off", sub_lang))
+    if verb == "status" and len(parts) == 1:
+        sub = service.store.get_subscription(platform, chat_id)
+        lines = []
+        if sub and sub["enabled"]:
+            zone = scheduler.resolve_zone(sub["tz"]) or timezone.utc
+            nxt = scheduler.next_due(sub, now)
+            lines.append(word("digest_status_on", sub_lang, time=sub["time"], tz=sub["tz"], next=_fmt_local(nxt, zone)))
+        else:
+            lines.append(word("digest_status_off", sub_lang))
+        last = service.store.last_digest(platform, chat_id)
+        if last:
+            lines.append(word("digest_last", sub_lang, date=last[0], status=last[1]))
+        override = (sub or {}).get("lang") or ""
+        lines.append(word("digest_lang", sub_lang, value=override if override in ("en", "zh") else word("lang_auto", sub_lang)))
+        return Reply(kind="status", lang=sub_lang, blocks=[Block(kind="text", text=line) for line in lines])
+    if verb == "lang" and len(parts) == 2:
+        value = parts[1].lower()
+        if value not in ("en", "zh", "auto"):
+            return _reply(sub_lang, word("bad_lang", sub_lang), "error")
+        service.store.set_subscription(platform, chat_id, lang="" if value == "auto" else value)
+        shown = chat_language(service, platform, chat_id, lang)
+        return _reply(shown, word("digest_lang", shown, value=value if value != "auto" else word("lang_auto", shown)))
+    return _reply(sub_lang, word("digest_usage", sub_lang), "error")
+
+
+def _fmt_local(ts: datetime | None, zone) -> str:
+    if ts is None:
+        return "—"
+    return ts.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def is_admin(admins: Iterable[str], platform: str, user_id: str) -> bool:
+    admins = set(admins)
+    return bool(user_id) and (str(user_id) in admins or f"{platform}:{user_id}" in admins)
+
+
+def setstatus_command(service: Service, platform: str, user_id: str, args: str, lang: str) -> Reply:
+    """/setstatus <gate> <text> [| reason]: admins only."""
+    if not is_admin(getattr(service, "admins", frozenset()), platform, user_id):
+        return _reply(lang, word("setstatus_denied", lang), "error")
+    main, _, reason = args.partition("|")
+    parts = main.split(None, 1)
+    if len(parts) < 2 or not parts[1].strip():
+        return _reply(lang, word("setstatus_usage", lang), "error")
+    gate = service.rules.gate_by_name(parts[0])
+    if gate is None:
+        return _reply(lang, label("unknown_gate", lang, name=parts[0][:60]), "error", True)
+    text = " ".join(parts[1].split())[:500]
+    reason = " ".join(reason.split())[:500]
+    return set_status(service, gate.number, text, text, f"{platform}:{user_id}", reason, detect_language(text))
+
+
+def set_status(service: Service, gate_number: int, status_en: str, status_zh: str, changed_by: str,
+               reason: str, lang: str) -> Reply:
+    gate = service.rules.gates[gate_number]
+    previous, previous_since = service.current_status(gate, lang)
+    change = service.store.set_gate_status(gate_number, status_en, status_zh or status_en, changed_by, reason)
+    status = change.status_zh if lang == "zh" else change.status_en
+    blocks = [
+        Block(kind="heading", text=word("setstatus_done", lang) + " · " + label("gate", lang, n=gate.number,
+                                                                                 name=gate.name.get(lang))),
+        Block(kind="field", label=word("new_status", lang),
+              text=f"{status} ({label('since', lang, date=change.since[:10])})", user_text=True),
+        Block(kind="field", label=label("previous", lang), text=f"{previous} ({previous_since})", user_text=True),
+    ]
+    if reason:
+        blocks.append(Block(kind="field", label=word("reason_label", lang), text=reason, user_text=True))
+    return Reply(kind="status", lang=lang, blocks=blocks)

@@ -1,0 +1,209 @@
+"""One digest scheduler for every adapter (issue 5).
+
+A subscription says HH:MM in an IANA zone. For each local date D its due moment is D at HH:MM in
+that zone, resolved with fold=0: a time that does not exist (spring forward) lands just after the
+gap, a time that happens twice (fall back) is taken at its first occurrence. Digests are keyed by
+(platform, chat_id, local date), so a day is never doubled, and every local date has exactly one
+due moment, so none is skipped.
+
+Exactly once: a digest row is claimed in the database (status pending) before the send, then
+marked sent, or failed with a retry time (bounded attempts, exponential backoff). A restart reads
+the same rows: a sent day is never resent; a failed one is retried; one left pending by a process
+that stopped mid-send is marked interrupted and not resent (the platform may have delivered it;
+sending twice is the worse failure). After downtime, today's digest is sent on the first tick if
+its time has passed; earlier missed days are not (a digest covers up to 7 days anyway).
+
+A subscription turned on (or changed) after today's time starts tomorrow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+from .digest import build_digest, digest_window
+from .store import iso, utcnow
+
+log = logging.getLogger("gatebot.scheduler")
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(minutes=30)
+SEND_TIMEOUT = 60.0  # seconds
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+def parse_hhmm(value: str) -> tuple[int, int] | None:
+    match = _HHMM.match((value or "").strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+@lru_cache(maxsize=4096)
+def resolve_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """An IANA zone by name (case-insensitive), or None."""
+    name = (name or "").strip()
+    if not name or len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name):
+        return None
+    canonical = _zone_names().get(name.lower())
+    if canonical is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(canonical)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def due_at(local_date: date, hhmm: tuple[int, int], zone: zoneinfo.ZoneInfo) -> datetime:
+    """The UTC moment of HH:MM on a local date (fold=0: first occurrence; a gap time moves past the gap)."""
+    local = datetime.combine(local_date, time(hhmm[0], hhmm[1]), tzinfo=zone)
+    return local.astimezone(timezone.utc)
+
+
+def local_date_of(now: datetime, zone: zoneinfo.ZoneInfo) -> date:
+    return now.astimezone(zone).date()
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    ts = datetime.fromisoformat(value)
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def next_due(sub: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When the subscription's next digest is due (UTC), for status replies."""
+    hhmm, zone = parse_hhmm(sub.get("time") or ""), resolve_zone(sub.get("tz") or "")
+    if hhmm is None or zone is None:
+        return None
+    updated = _parse(sub.get("updated_at")) or now
+    day = local_date_of(now, zone)
+    for offset in range(3):  # bounded: today, tomorrow or the day after
+        due = due_at(day + timedelta(days=offset), hhmm, zone)
+        if due >= now and due >= updated:
+            return due
+    return None
+
+
+def backoff(attempt: int) -> timedelta:
+    return min(BACKOFF_BASE * (2 ** max(attempt - 1, 0)), BACKOFF_MAX)
+
+
+@dataclass(frozen=True)
+class Due:
+    platform: str
+    chat_id: str
+    local_date: str
+    due: datetime
+    retry: bool
+
+
+def due_digests(store, now: datetime) -> list[Due]:
+    """Every subscription whose digest for its current local day should be sent (or retried) now."""
+    candidates: list[Due] = []
+    for platform, chat_id, hhmm_text, tz, _lang, updated_at in store.enabled_subscriptions():
+        hhmm, zone = parse_hhmm(hhmm_text or ""), resolve_zone(tz or "")
+        if hhmm is None or zone is None:
+            continue
+        day = local_date_of(now, zone)
+        due = due_at(day, hhmm, zone)
+        if now < due or (updated_at and iso(due) < updated_at):
+            continue  # not yet, or turned on after today's time: starts tomorrow
+        candidates.append(Due(platform, chat_id, day.isoformat(), due, False))
+    if not candidates:
+        return []
+    rows = store.digest_rows_for_dates(sorted({c.local_date for c in candidates}))
+    now_text = iso(now)
+    out = []
+    for c in candidates:
+        row = rows.get((c.platform, c.chat_id, c.local_date))
+        if row is None:
+            out.append(c)
+        elif row[0] == "failed" and row[1] < MAX_ATTEMPTS and (row[2] is None or row[2] <= now_text):
+            out.append(Due(c.platform, c.chat_id, c.local_date, c.due, True))
+    return out
+
+
+class Scheduler:
+    """Sends due digests through the adapters; `tick()` does one bounded pass."""
+
+    def __init__(self, service, adapters_by_platform: Mapping[str, Any],
+                 clock: Callable[[], datetime] | None = None, run_id: str | None = None):
+        self.service = service
+        self.adapters = dict(adapters_by_platform)
+        self.clock = clock or getattr(service, "clock", utcnow)
+        self.run_id = run_id or uuid.uuid4().hex
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            n = self.service.store.interrupt_pending_digests(self.run_id)
+            if n:
+                log.warning("%d digest(s) were interrupted mid-send by an earlier run; not resending", n)
+            self._started = True
+
+    async def tick(self) -> list[tuple[str, str, str, str]]:
+        """Send everything due now; returns (platform, chat_id, local_date, outcome) per attempt."""
+        self.start()
+        store = self.service.store
+        now = self.clock()
+        results = []
+        for item in due_digests(store, now):
+            adapter = self.adapters.get(item.platform)
+            if adapter is None:
+                continue  # that platform is not running in this process
+            start, end = digest_window(self.service, item.platform, item.chat_id, now)
+            attempt = store.claim_digest(item.platform, item.chat_id, item.local_date, self.run_id,
+                                         iso(start), iso(end), MAX_ATTEMPTS)
+            if attempt is None:
+                continue  # someone else claimed it, or nothing left to retry
+            try:
+                reply = build_digest(self.service, item.platform, item.chat_id, now=now)
+                ref = await asyncio.wait_for(adapter.send(item.chat_id, reply), SEND_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - any send failure is retried
+                give_up = attempt >= MAX_ATTEMPTS
+                store.finish_digest(item.platform, item.chat_id, item.local_date, ok=False,
+                                    error=f"{type(exc).__name__}: {exc}", give_up=give_up,
+                                    next_attempt_at=None if give_up else iso(now + backoff(attempt)))
+                log.warning("digest to %s:%s failed (attempt %d): %s", item.platform, item.chat_id, attempt, exc)
+                results.append((item.platform, item.chat_id, item.local_date, "gave_up" if give_up else "failed"))
+                continue
+            store.finish_digest(item.platform, item.chat_id, item.local_date, ok=True,
+                                message_ref=None if ref is None else str(ref))
+            results.append((item.platform, item.chat_id, item.local_date, "sent"))
+        return results
+
+
+async def run_scheduler(service, adapters_by_platform: Mapping[str, Any], stop_event: asyncio.Event,
+                        clock: Callable[[], datetime] | None = None, tick_seconds: float = 30.0,
+                        max_ticks: int | None = None) -> None:
+    """Tick until `stop_event` is set (or `max_ticks` passes, for tests). A failing tick is logged, not fatal."""
+    scheduler = Scheduler(service, adapters_by_platform, clock)
+    ticks = 0
+    while not stop_event.is_set():
+        try:
+            await scheduler.tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("digest scheduler tick failed")
+        ticks += 1
+        if max_ticks is not None and ticks >= max_ticks:
+            return
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=tick_seconds)
+        except asyncio.TimeoutError:
+            pass
