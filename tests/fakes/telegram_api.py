@@ -126,6 +126,7 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []  # not yet confirmed by getUpdates' offset
         self.served_at: dict[int, float] = {}  # update_id -> when it was first handed to the bot
         self.failures: dict[str, list[Failure]] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds to hold each answer (in-flight tests)
         self.webhook: dict[str, Any] | None = None
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) -> message
         self._update_ids = itertools.count(1)
@@ -312,6 +313,8 @@ class FakeTelegram:
         async with self._cond:
             self.calls.append(Call(method, params, at))
             self._cond.notify_all()
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         queue = self.failures.get(method)
         if queue:
             failure = queue.pop(0)
