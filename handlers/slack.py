@@ -1,0 +1,378 @@
+"""The Slack adapter (slack-bolt AsyncApp): channels, threads, DMs, slash commands, feedback buttons.
+
+Modes:
+- Socket Mode when SLACK_APP_TOKEN is set (no HTTP endpoint needed);
+- otherwise HTTP mode: Events API, slash commands and interactivity all arrive at
+  POST /slack/events on the shared aiohttp server, verified with SLACK_SIGNING_SECRET
+  (bad/missing signature or a timestamp older than 5 minutes -> 401, nothing processed).
+
+Conversation rules (the service decides what to say; this module decides when to ask it):
+- messages from bots (this one included), edits, deletions and every other subtype are ignored;
+- each event is handled once: Slack's retries are deduped by event_id in the store (survives
+  restarts), and a mention, which arrives both as `message` and `app_mention`, by channel+ts;
+- a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
+- replies always go into the thread of the pasted message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.reply import Reply
+from bot.service import Message, Service
+from bot.settings import Settings
+
+from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+log = logging.getLogger("gatebot.slack")
+
+# Command replies everyone in the channel may want to see; the rest go only to the asker.
+_IN_CHANNEL_KINDS = {"board", "gate", "verdict", "no_gate", "status"}
+
+
+def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
+    """The Web API client: SLACK_API_URL as base_url, retrying rate limits, 5xx and connection errors."""
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def _api_error(exc: Exception) -> str:
+    """A log-safe description of a Web API failure (never the request headers or token)."""
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        return f"{resp.status_code} {resp.get('error') if hasattr(resp, 'get') else ''}".strip()
+    return type(exc).__name__
+
+
+class SlackAdapter:
+    name = PLATFORM
+
+    def __init__(self, service: Service, settings: Settings):
+        if settings.slack_bot_token is None:
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        self.service = service
+        self.settings = settings
+        self.socket_mode = settings.slack_app_token is not None
+        self.uses_http = not self.socket_mode
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        if self.uses_http and not secret:
+            raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
+        self._verifier = SignatureVerifier(secret) if secret else None
+        self.client = web_client(settings, settings.slack_bot_token.get_secret_value())
+        self.app = AsyncApp(
+            client=self.client,
+            # The HTTP handler below verifies signatures itself (so malformed bodies can be told
+            # apart from forged ones); Socket Mode has no signatures.
+            request_verification_enabled=False,
+            process_before_response=False,
+            logger=logging.getLogger("gatebot.slack.bolt"),
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._socket_handler: Any = None
+        self._inflight: set[asyncio.Task] = set()
+        self._stopping = False
+        self._register()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._stopping = False
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self.client.session = self._session
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            app_token = self.settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+            self._socket_handler = AsyncSocketModeHandler(
+                self.app, app_token, web_client=web_client(self.settings)
+            )
+            await self._socket_handler.connect_async()
+            log.info("slack: socket mode connected")
+
+    async def stop(self) -> None:
+        """Stop taking new work, finish what is in flight (bounded), close connections."""
+        self._stopping = True
+        if self._socket_handler is not None:
+            try:
+                await self._socket_handler.close_async()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("slack: closing socket mode failed: %s", type(exc).__name__)
+            self._socket_handler = None
+        await self.drain(timeout=20)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = None
+
+    async def drain(self, timeout: float = 20) -> None:
+        """Wait (bounded) for listeners still running."""
+        pending = {t for t in self._inflight if not t.done() and t is not asyncio.current_task()}
+        if pending:
+            done, still = await asyncio.wait(pending, timeout=timeout)
+            if still:
+                log.warning("slack: %d handlers still running at shutdown", len(still))
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Post a reply unprompted (digests) at the top level of a channel; return its ts."""
+        resp = await self.client.chat_postMessage(
+            channel=chat_id, text=fallback_text(reply), blocks=render_blocks(reply),
+            unfurl_links=False, unfurl_media=False,
+        )
+        ts = resp.get("ts")
+        if ts and reply.message_id is not None:
+            self.service.store.set_reply_ref(reply.message_id, ts)
+        return ts
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """POST /slack/events: verify, parse, dispatch to Bolt; never a 5xx for a bad payload."""
+        raw = await request.read()
+        if self._verifier is None:
+            return web.Response(status=404, text="socket mode")
+        body = raw.decode("utf-8", errors="replace")
+        if not self._verifier.is_valid_request(body, request.headers):
+            log.warning("slack: rejected a request with a bad or stale signature")
+            return web.Response(status=401, text="invalid request")
+        if self._stopping:
+            return web.Response(status=503, text="shutting down")  # Slack retries; dedupe covers it
+        try:
+            bolt_req = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+            if not isinstance(bolt_req.body, dict):
+                raise ValueError("body is not an object")
+        except Exception as exc:  # noqa: BLE001 - malformed but signed: log, 200, nothing processed
+            log.warning("slack: malformed request body ignored (%s)", type(exc).__name__)
+            return web.Response(status=200, text="")
+        try:
+            bolt_resp = await self.app.async_dispatch(bolt_req)
+        except Exception:  # noqa: BLE001
+            log.exception("slack: dispatch failed")
+            return web.Response(status=200, text="")
+        status = bolt_resp.status
+        if status >= 400:
+            # unhandled or failed payloads: acknowledge so Slack does not retry a hopeless request
+            log.warning("slack: request not handled (status %s, type %s)", status, bolt_req.body.get("type"))
+            return web.Response(status=200, text="")
+        headers = bolt_resp.first_headers_without_set_cookie()
+        ctype = headers.pop("content-type", None) or (
+            "application/json" if bolt_resp.body.startswith("{") else "text/plain")
+        headers.pop("Content-Type", None)
+        return web.Response(status=status, body=bolt_resp.body.encode("utf-8"),
+                            headers=headers, content_type=ctype.split(";")[0])
+
+    # ------------------------------------------------------------------ listeners
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.event("message")
+        async def on_message(body: dict, event: dict, context: Any) -> None:
+            await self._on_event(body, event, context, mention=False)
+
+        @app.event("app_mention")
+        async def on_mention(body: dict, event: dict, context: Any) -> None:
+            await self._on_event(body, event, context, mention=True)
+
+        @app.event(re.compile(".*"))
+        async def on_other_event(body: dict) -> None:
+            log.debug("slack: ignoring event %s", (body.get("event") or {}).get("type"))
+
+        @app.command(re.compile(r"^/.+"))
+        async def on_command(ack: Any, body: dict, respond: Any) -> None:
+            await ack()
+            self._track()
+            await self._on_command(body, respond)
+
+        @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
+        async def on_vote(ack: Any, body: dict, respond: Any) -> None:
+            await ack()
+            self._track()
+            await self._on_vote(body, respond)
+
+        @app.action(re.compile(".*"))
+        async def on_other_action(ack: Any, body: dict) -> None:
+            await ack()
+            log.info("slack: ignoring unknown action %s", _first_action_id(body))
+
+        @app.shortcut(re.compile(".*"))
+        async def on_shortcut(ack: Any) -> None:
+            await ack()
+
+        @app.view(re.compile(".*"))
+        async def on_view(ack: Any) -> None:
+            await ack()
+
+    # events
+
+    def _seen(self, key: str) -> bool:
+        """Has this key been recorded with store.first_time (read-only look-up)?"""
+        try:
+            with self.service.store._lock:  # noqa: SLF001 - read-only query on processed_events
+                row = self.service.store.db.execute(
+                    "select 1 from processed_events where platform = ? and event_id = ?", [PLATFORM, key]
+                ).fetchone()
+            return row is not None
+        except Exception:  # noqa: BLE001
+            return False
+
+    async def _on_event(self, body: dict, event: dict, context: Any, mention: bool) -> None:
+        self._track()
+        try:
+            await self._handle_event(body, event, context, mention)
+        except Exception:  # noqa: BLE001
+            log.exception("slack: handling an event failed")
+
+    async def _handle_event(self, body: dict, event: dict, context: Any, mention: bool) -> None:
+        store = self.service.store
+        event_id = body.get("event_id")
+        if event_id and not store.first_time(PLATFORM, f"event:{event_id}"):
+            log.info("slack: duplicate event %s ignored (retry %s)", event_id, context.get("retry_num"))
+            return
+        if event.get("bot_id") or event.get("bot_profile") or event.get("subtype"):
+            return
+        user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+        bot_user = context.get("bot_user_id")
+        if not user or not channel or not ts or user == bot_user:
+            return
+        text = event.get("text") or ""
+        addressed = mention
+        if bot_user:
+            pattern = re.compile(r"<@" + re.escape(bot_user) + r"(?:\|[^>]*)?>")
+            if pattern.search(text):
+                addressed = True
+                text = pattern.sub(" ", text)
+        thread_ts = event.get("thread_ts")
+        if thread_ts and thread_ts != ts and not addressed:
+            addressed = event.get("parent_user_id") == bot_user or self._seen(f"thread:{channel}:{thread_ts}")
+        is_direct = event.get("channel_type") == "im" or channel.startswith("D")
+        # a mention arrives twice (message + app_mention): answer the first one only
+        if not store.first_time(PLATFORM, f"msg:{channel}:{ts}"):
+            return
+        reply = await self.service.ahandle_message(Message(
+            platform=PLATFORM, chat_id=channel, user_id=user, text=text,
+            is_direct=is_direct, addressed=addressed, message_ref=ts,
+        ))
+        if reply is None:
+            return
+        reply_thread = thread_ts or ts
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=channel, thread_ts=reply_thread, text=fallback_text(reply), blocks=render_blocks(reply),
+                unfurl_links=False, unfurl_media=False,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.error("slack: chat.postMessage failed: %s", _api_error(exc))
+            return
+        if reply.message_id is not None and resp.get("ts"):
+            store.set_reply_ref(reply.message_id, resp["ts"])
+        store.first_time(PLATFORM, f"thread:{channel}:{reply_thread}")
+
+    # slash commands
+
+    async def _on_command(self, body: dict, respond: Any) -> None:
+        try:
+            name = str(body.get("command") or "").lstrip("/")
+            reply = await self.service.ahandle_command(
+                PLATFORM, str(body.get("channel_id") or ""), str(body.get("user_id") or ""), name,
+                str(body.get("text") or ""), None,
+            )
+            in_channel = reply.kind in _IN_CHANNEL_KINDS and not reply.ephemeral
+            await respond(
+                text=fallback_text(reply), blocks=render_blocks(reply),
+                response_type="in_channel" if in_channel else "ephemeral",
+            )
+        except Exception:  # noqa: BLE001
+            log.exception("slack: slash command %s failed", str(body.get("command"))[:40])
+
+    # feedback buttons
+
+    async def _on_vote(self, body: dict, respond: Any) -> None:
+        try:
+            actions = body.get("actions") or []
+            action = actions[0] if actions and isinstance(actions[0], dict) else {}
+            parsed = parse_vote_value(action.get("value"))
+            user = (body.get("user") or {}).get("id")
+            container = body.get("container") or {}
+            channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+            if parsed is None or not user or not channel:
+                log.info("slack: malformed vote payload ignored (action %s)", action.get("action_id"))
+                return
+            message_id, choice = parsed
+            result = self.service.vote(PLATFORM, channel, user, message_id, choice)
+            if not result.ok or result.reply is None:
+                await self._notify(channel, user, result.notice, container)
+                return
+            reply = result.reply
+            text, blocks = fallback_text(reply), render_blocks(reply)
+            ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+            if not container.get("is_ephemeral") and ts:
+                try:
+                    await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+                    return
+                except Exception as exc:  # noqa: BLE001 - e.g. a response_url message: replace it instead
+                    log.info("slack: chat.update failed (%s), replacing via response_url", _api_error(exc))
+            if body.get("response_url"):
+                await respond(text=text, blocks=blocks, replace_original=True)
+        except Exception:  # noqa: BLE001
+            log.exception("slack: handling a vote failed")
+
+    async def _notify(self, channel: str, user: str, notice: str, container: dict) -> None:
+        try:
+            kwargs: dict[str, Any] = {}
+            if container.get("thread_ts"):
+                kwargs["thread_ts"] = container["thread_ts"]
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=escape(notice), **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            log.info("slack: ephemeral notice failed: %s", _api_error(exc))
+
+
+def _first_action_id(body: dict) -> str:
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return str(actions[0].get("action_id"))[:80]
+    return "?"
+
+
+def build(service: Service, settings: Settings, web_app: web.Application) -> SlackAdapter:
+    """Build the adapter; in HTTP mode register POST /slack/events on the shared server."""
+    adapter = SlackAdapter(service, settings)
+    if adapter.uses_http:
+        web_app.router.add_post(EVENTS_PATH, adapter.handle_http)
+    log.info("slack: %s mode", "socket" if adapter.socket_mode else f"http ({EVENTS_PATH})")
+    return adapter
+
+
+__all__ = ["SlackAdapter", "build", "web_client", "EVENTS_PATH"]

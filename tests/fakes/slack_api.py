@@ -1,0 +1,184 @@
+"""A fake Slack Web API for tests and benchmarks: aiohttp on 127.0.0.1, random port.
+
+- POST /api/<method>: records the call (method, params, auth header) and answers like Slack:
+  auth.test, chat.postMessage, chat.update, chat.postEphemeral, apps.connections.open, and
+  {"ok": true} for anything else.
+- POST /response/<id>: a response_url; records what the app posted there.
+- GET /ws: a Socket Mode websocket (apps.connections.open points here); `push_envelope` sends an
+  envelope, `socket_acks` records the app's acks.
+- `fail(method, status=429, retry_after=0, times=1)` makes the next calls fail (429 with
+  Retry-After, or a 5xx) before answering normally again.
+- `wait_for(method, n, timeout)` polls the record with a bounded wait.
+
+Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+BOT_USER_ID = "UBOT0001"
+BOT_ID = "BBOT0001"
+TEAM_ID = "T0000001"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    auth: str
+    at: float = field(default_factory=time.perf_counter)
+
+
+class FakeSlackAPI:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.responses: list[Call] = []  # posts to response_url
+        self.socket_acks: list[dict[str, Any]] = []
+        self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._sockets: list[web.WebSocketResponse] = []
+        self.port = 0
+        self.socket_connected = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeSlackAPI:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{rid}", self._response_url)
+        app.router.add_get("/ws", self._ws)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlackAPI:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, rid: str = "1") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{rid}"
+
+    # ------------------------------------------------------------------ control
+
+    def fail(self, method: str, status: int = 429, retry_after: int | None = 0, times: int = 1) -> None:
+        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, n: int = 1, timeout: float = 5.0) -> list[Call]:
+        """The first n recorded calls of `method` (or response_url posts for "response_url")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.responses if method == "response_url" else self.of(method)
+            if len(found) >= n:
+                return found[:n]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{method}: {len(found)} of {n} calls after {timeout}s")
+            await asyncio.sleep(0.01)
+
+    async def push_envelope(self, payload: dict[str, Any], kind: str = "events_api",
+                            envelope_id: str = "env-1", timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+        await self._sockets[-1].send_str(json.dumps({
+            "envelope_id": envelope_id, "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api", "retry_attempt": 0, "retry_reason": "",
+        }))
+
+    # ------------------------------------------------------------------ handlers
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        raw = await request.text()
+        if request.content_type == "application/json" and raw:
+            data = json.loads(raw)
+        else:
+            data = dict(parse_qsl(raw, keep_blank_values=True))
+            data.update(request.query)
+        for key in ("blocks", "attachments"):
+            if isinstance(data.get(key), str):
+                try:
+                    data[key] = json.loads(data[key])
+                except ValueError:
+                    pass
+        return data
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append(Call(method, params, request.headers.get("Authorization", "")))
+        queue = self._failures.get(method)
+        if queue:
+            status, retry_after = queue.pop(0)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            error = "ratelimited" if status == 429 else "internal_error"
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+        return web.json_response(self._answer(method, params))
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "gatebot",
+                    "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        if method == "chat.postMessage":
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message": {"type": "message", "text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/ws"}
+        return {"ok": True}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        self.responses.append(Call("response_url", params, request.headers.get("Authorization", "")))
+        return web.Response(text="ok")
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                      "connection_info": {"app_id": "A0000001"}}))
+        self.socket_connected.set()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    try:
+                        self.socket_acks.append(json.loads(msg.data))
+                    except ValueError:
+                        pass
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+        return ws
