@@ -394,13 +394,18 @@ def setstatus_command(service: Service, platform: str, user_id: str, args: str, 
     if not is_admin(getattr(service, "admins", frozenset()), platform, user_id):
         return _reply(lang, word("setstatus_denied", lang), "error")
     main, _, reason = args.partition("|")
-    parts = main.split(None, 1)
-    if len(parts) < 2 or not parts[1].strip():
+    words = main.split()
+    if len(words) < 2:
         return _reply(lang, word("setstatus_usage", lang), "error")
-    gate = service.rules.gate_by_name(parts[0])
+    gate, used = None, 1
+    for n in range(min(4, len(words) - 1), 0, -1):  # a gate name may be several words: longest first
+        gate = service.rules.gate_by_name(" ".join(words[:n]))
+        if gate is not None:
+            used = n
+            break
     if gate is None:
-        return _reply(lang, label("unknown_gate", lang, name=parts[0][:60]), "error", True)
-    text = " ".join(parts[1].split())[:500]
+        return _reply(lang, label("unknown_gate", lang, name=words[0][:60]), "error", True)
+    text = " ".join(words[used:])[:500]
     reason = " ".join(reason.split())[:500]
     return set_status(service, gate.number, text, text, f"{platform}:{user_id}", reason, detect_language(text))
 
