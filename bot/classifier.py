@@ -21,7 +21,7 @@ import ahocorasick
 
 from .models import Evidence, GateScore, Verdict
 from .rules import Cue, RuleSet
-from .text import detect_language, fold, fold_phrase
+from .text import fold, fold_phrase, language_of
 
 MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching
 
@@ -29,6 +29,7 @@ MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before m
 @dataclass(frozen=True, slots=True)
 class _Entry:
     group: str  # "1".."4", "compute", "china", "off_domain"
+    lane: str  # where longest-match competition happens: "gate" for all four gates, else the group
     cue_id: int  # distinct per cue (a cue's terms count once)
     weight: float
     term: str  # as written in the rules
@@ -55,7 +56,8 @@ class Classifier:
                 cue_id += 1
                 for term in cue.terms:
                     key = fold_phrase(term)
-                    entries.setdefault(key, []).append(_Entry(group, cue_id, cue.weight, term))
+                    lane = "gate" if group in _GATES else group
+                    entries.setdefault(key, []).append(_Entry(group, lane, cue_id, cue.weight, term))
 
         for gate, cues in rules.cues.items():
             add(str(gate), cues)
@@ -65,8 +67,10 @@ class Classifier:
 
         self._automaton = ahocorasick.Automaton()
         for key, items in entries.items():
+            # Acronyms and model numbers (CANN, GPU, 910B) take a plural "s" only: "Cannes" is not CANN.
+            inflects = not any(e.term.isupper() or any(c.isdigit() for c in e.term) for e in items)
             self._automaton.add_word(
-                key, (len(key), _is_word_char(key[0]), _is_word_char(key[-1]), tuple(items))
+                key, (len(key), _is_word_char(key[0]), _is_word_char(key[-1]), inflects, tuple(items))
             )
         self._automaton.make_automaton()
         self.cue_count = cue_id
@@ -77,7 +81,7 @@ class Classifier:
     def _hits(self, text: str):
         """Yield (start, end, entries) for every cue occurrence that respects word edges."""
         n = len(text)
-        for last, (length, latin_start, latin_end, items) in self._automaton.iter(text):
+        for last, (length, latin_start, latin_end, inflects, items) in self._automaton.iter(text):
             start = last - length + 1
             end = last + 1
             if latin_start and start > 0 and text[start - 1] != " ":
@@ -86,15 +90,19 @@ class Classifier:
                 # Tolerate inflections: order -> orders/ordered/ordering, lease -> leased.
                 stop = text.find(" ", end)
                 stop = n if stop < 0 else stop
-                if text[end:stop] not in _SUFFIXES and not (text[end:stop] == "d" and text[end - 1] == "e"):
+                suffix = text[end:stop]
+                if inflects:
+                    if suffix not in _SUFFIXES and not (suffix == "d" and text[end - 1] == "e"):
+                        continue
+                elif suffix != "s":
                     continue
                 end = stop
             yield start, end, items
 
     def classify(self, text: str) -> Verdict:
         text = text or ""
-        lang = detect_language(text[:MAX_CHARS])
         folded = fold(text[:MAX_CHARS])
+        lang = language_of(folded)
         ft = folded.text
         t = self.thresholds
 
@@ -106,13 +114,17 @@ class Classifier:
         best: dict[str, dict[int, tuple[_Entry, int, int]]] = {}
         for start, end, items in hits:
             for entry in items:
-                lane = "gate" if entry.group in _GATES else entry.group
-                spans = kept.setdefault(lane, [])
-                if any(s <= start and end <= e and (s, e) != (start, end) for s, e in spans):
-                    continue
-                spans.append((start, end))
-                per_cue = best.setdefault(entry.group, {})
-                if entry.cue_id not in per_cue:
+                spans = kept.get(entry.lane)
+                if spans is None:
+                    kept[entry.lane] = [(start, end)]
+                else:
+                    if any(s <= start and end <= e and (s != start or e != end) for s, e in spans):
+                        continue
+                    spans.append((start, end))
+                per_cue = best.get(entry.group)
+                if per_cue is None:
+                    best[entry.group] = {entry.cue_id: (entry, start, end)}
+                elif entry.cue_id not in per_cue:
                     per_cue[entry.cue_id] = (entry, start, end)
 
         # An off-domain sense inside a gate cue is not off-domain: "ordinary office PC" is gate 4.
@@ -123,29 +135,32 @@ class Classifier:
 
         def evidence(group: str) -> list[Evidence]:
             out = []
-            for entry, start, end in sorted(best.get(group, {}).values(), key=lambda x: x[1]):
+            for entry, start, end in sorted(best[group].values(), key=lambda x: x[1]):
                 s, e = folded.original_span(start, end)
-                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e, weight=entry.weight))
+                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e,
+                                                    weight=entry.weight))
             return out
 
+        totals = {group: sum(entry.weight for entry, _, _ in cues.values()) for group, cues in best.items()}
+
         def total(group: str) -> float:
-            return sum(entry.weight for entry, _, _ in best.get(group, {}).values())
+            return totals.get(group, 0.0)
 
         compute = total("compute") - total("off_domain")
         china = lang == "zh" or bool(best.get("china"))
         scores = []
-        for gate in range(1, 5):
-            ev = evidence(str(gate))
-            if ev:
-                scores.append(GateScore(gate=gate, score=round(total(str(gate)), 3), evidence=ev))
+        for gate in "1234":
+            if best.get(gate):
+                scores.append(GateScore(gate=int(gate), score=round(totals[gate], 3),
+                                                        evidence=evidence(gate)))
         # Best first; ties go to the gate whose strongest cue is strongest, then the earlier gate.
         scores.sort(key=lambda g: (-g.score, -max(e.weight for e in g.evidence), g.gate))
-        context = evidence("compute") + evidence("china") + evidence("off_domain")
+        context = [e for group in ("compute", "china", "off_domain") if best.get(group) for e in evidence(group)]
         context.sort(key=lambda e: e.start)
 
         def none(reason: str) -> Verdict:
-            return Verdict(gate=0, confidence="none", gates=scores, lang=lang,
-                           compute=round(compute, 3), context=context, reason=reason)
+            return Verdict(gate=0, confidence="none", secondary=None, gates=scores, lang=lang,
+                                           compute=round(compute, 3), context=context, reason=reason)
 
         if not ft:
             return none("empty")
@@ -173,4 +188,4 @@ class Classifier:
         else:
             confidence = "low"
         return Verdict(gate=top.gate, confidence=confidence, secondary=secondary, gates=scores,
-                       lang=lang, compute=round(compute, 3), context=context)
+                                       lang=lang, compute=round(compute, 3), context=context, reason="")

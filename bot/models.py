@@ -1,18 +1,24 @@
-"""The values that flow between classifier, service, store and adapters."""
+"""The values that flow between classifier, service, store and adapters.
+
+Plain frozen dataclasses: the classifier builds several per message, and pydantic model
+construction would cost more than the matching itself. Serialisation goes through a pydantic
+TypeAdapter, with the method names pydantic models have (model_dump, model_dump_json,
+model_validate_json), so callers don't care which one they hold.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import TypeAdapter
 
 Lang = Literal["en", "zh"]
 Confidence = Literal["high", "medium", "low", "none"]
 
 
-class Evidence(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class Evidence:
     cue: str  # the rule term that matched, as written in rules/
     match: str  # the text it matched, as written in the message
     start: int  # offsets into the message
@@ -20,26 +26,24 @@ class Evidence(BaseModel):
     weight: float
 
 
-class GateScore(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class GateScore:
     gate: int
     score: float
     evidence: list[Evidence]
 
 
-class Verdict(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Verdict:
     """What the classifier says about one text."""
-
-    model_config = ConfigDict(frozen=True)
 
     gate: int  # 1-4, or 0 for none
     confidence: Confidence
-    secondary: int | None = None
     gates: list[GateScore]  # every gate touched, best first
     lang: Lang
     compute: float  # strength of the AI-compute context
-    context: list[Evidence] = []  # the context cues (compute, China, off-domain) that matched
+    secondary: int | None = None
+    context: list[Evidence] = field(default_factory=list)  # context cues (compute, China, off-domain) matched
     reason: str = ""  # why no gate, when gate == 0 (machine-readable key)
 
     def score(self, gate: int) -> float:
@@ -47,3 +51,16 @@ class Verdict(BaseModel):
 
     def evidence_for(self, gate: int) -> list[Evidence]:
         return next((g.evidence for g in self.gates if g.gate == gate), [])
+
+    def model_dump(self) -> dict[str, Any]:
+        return _VERDICT.dump_python(self, mode="json")
+
+    def model_dump_json(self) -> str:
+        return _VERDICT.dump_json(self).decode("utf-8")
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes) -> Verdict:
+        return _VERDICT.validate_json(data)
+
+
+_VERDICT: TypeAdapter[Verdict] = TypeAdapter(Verdict)

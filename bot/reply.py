@@ -73,7 +73,7 @@ LABELS: dict[str, dict[str, str]] = {
     "risk": {"en": "Risk warning", "zh": "风险提示"},
     "why": {"en": "Why", "zh": "依据"},
     "evidence_item": {"en": "“{match}” → {cue} (+{weight})", "zh": "「{match}」→ {cue}(+{weight})"},
-    "context_item": {"en": "AI-compute context: {items}", "zh": "算力语境:{items}"},
+    "context_item": {"en": "Context: {items}", "zh": "语境:{items}"},
     "also": {"en": "Also touches", "zh": "也涉及"},
     "confidence": {"en": "Confidence", "zh": "置信度"},
     "conf_high": {"en": "high", "zh": "高"},

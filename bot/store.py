@@ -9,7 +9,6 @@ migrated on open; each migration runs once, in order, recorded in schema_migrati
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -339,9 +338,6 @@ class Store:
                 [platform, event_id, iso(self.clock())],
             )
             return cur.rowcount == 1
-
-    def dump_verdict(self, verdict: Verdict) -> str:
-        return json.dumps(verdict.model_dump(), ensure_ascii=False)
 
     # ------------------------------------------------------------------ digests (issue 5)
 

@@ -18,12 +18,6 @@ from dataclasses import dataclass
 # Latin letters (after casefold), digits, CJK ideographs (BMP blocks incl. extension A and
 # compatibility ideographs). Other scripts are separators for matching purposes.
 _TOKEN = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[a-z]{2,}")
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u4dbf" or "\u4e00" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +30,8 @@ class Folded:
     starts: tuple[int, ...]
     spans: tuple[tuple[int, int], ...]
     same_length: bool  # NFKC kept offsets aligned with the source
+    cjk_chars: int = 0  # for language detection without a second pass
+    latin_words: int = 0  # Latin runs of two letters or more
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the folded text back onto the source text."""
@@ -57,28 +53,43 @@ class Folded:
 
 
 def fold(text: str) -> Folded:
-    nfkc = unicodedata.normalize("NFKC", text).casefold()
+    # ASCII needs no NFKC, and its casefold is lower(): the common English case stays cheap.
+    nfkc = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
     parts: list[str] = []
     starts: list[int] = []
     spans: list[tuple[int, int]] = []
     pos = 0
     prev_cjk = False
     prev_end = -1
+    cjk_chars = latin_words = 0
     for m in _TOKEN.finditer(nfkc):
         run = m.group()
-        cjk = _is_cjk(run[0])
+        start, end = m.span()
+        cjk = run[0] > "\u3000"  # runs are Latin letters, digits or CJK only
+        if cjk:
+            cjk_chars += end - start
+        elif end - start > 1 and run[0] >= "a":
+            latin_words += 1
         if parts:
             # Adjacent or space-separated CJK runs join directly; everything else gets a space.
-            if not (cjk and prev_cjk and nfkc[prev_end : m.start()].strip() == ""):
+            if not (cjk and prev_cjk and (prev_end == start or nfkc[prev_end:start].isspace())):
                 parts.append(" ")
                 pos += 1
         starts.append(pos)
-        spans.append((m.start(), m.end()))
+        spans.append((start, end))
         parts.append(run)
-        pos += len(run)
+        pos += end - start
         prev_cjk = cjk
-        prev_end = m.end()
-    return Folded("".join(parts), text, tuple(starts), tuple(spans), len(nfkc) == len(text))
+        prev_end = end
+    return Folded("".join(parts), text, tuple(starts), tuple(spans), len(nfkc) == len(text), cjk_chars, latin_words)
+
+
+def language_of(folded: Folded) -> str:
+    """'zh' when the text is mainly Chinese, else 'en' (see detect_language)."""
+    cjk, words = folded.cjk_chars, folded.latin_words
+    if cjk == 0:
+        return "en"
+    return "zh" if (cjk >= 2 and cjk >= words) or words == 0 else "en"
 
 
 def fold_phrase(phrase: str) -> str:
@@ -92,9 +103,4 @@ def detect_language(text: str) -> str:
     Counted in units a reader sees: one CJK character against one Latin word (two letters or
     more), so "手写 CUDA 到昇腾迁移" is Chinese and "Huawei's 昇腾 chips ship" is English.
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    cjk = len(_CJK.findall(folded))
-    if cjk == 0:
-        return "en"
-    words = len(_LATIN_WORD.findall(folded))
-    return "zh" if cjk >= 2 and cjk >= words else ("zh" if words == 0 else "en")
+    return language_of(fold(text))
