@@ -315,6 +315,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 # ASCII only: a Chinese sentence often runs straight on from a URL ("见https://a.cn/x今天发布").
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+", re.IGNORECASE)
 _SLACK = re.compile(r"<(https?://[^|>\s]+)(?:\|([^>]*))?>", re.IGNORECASE)
+_ANY_LINK = re.compile(f"{_SLACK.pattern}|{_URL.pattern}", re.IGNORECASE)
 _TRAIL = ".,;:!?'\"*_~"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -372,20 +373,17 @@ def extract_links(text: str, extra: Iterable[str] = (), limit: int = MAX_LINKS) 
         if url and url not in found:
             found.append(url)
 
-    def slack(m: re.Match[str]) -> str:
-        url = _slack_unescape(m.group(1))
-        add(url)
-        label = (m.group(2) or "").strip()
-        return "" if not label or label == url or label == m.group(1) else _slack_unescape(label)
-
-    own = _SLACK.sub(slack, text or "")
-
-    def plain(m: re.Match[str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m.group(1):  # Slack's <url|label>: keep the label as the user's words
+            url = _slack_unescape(m.group(1))
+            add(url)
+            label = (m.group(2) or "").strip()
+            return "" if not label or label in (url, m.group(1)) else _slack_unescape(label)
         url = _trim(m.group(0))
         add(url)
         return m.group(0)[len(url):]
 
-    own = _URL.sub(plain, own)
+    own = _ANY_LINK.sub(one, text or "")  # one pass, so links keep the order they were written in
     for raw in extra:
         if raw:
             add(raw)

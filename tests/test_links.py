@@ -372,6 +372,7 @@ def test_without_link_reader_links_are_not_read(service: Service, site: Site) ->
         ("HTTPS://A.CN/Path#frag https://a.cn/Path", ["https://a.cn/Path"], ""),
         ("http://1.cn http://2.cn http://3.cn http://4.cn", ["http://1.cn/", "http://2.cn/", "http://3.cn/"], ""),
         ("http://user:pw@a.cn/", [], ""),
+        ("http://b.cn <https://a.cn/1|x>", ["http://b.cn/", "https://a.cn/1"], "x"),  # order as written
     ],
 )
 def test_extract_links(text: str, urls: list[str], own: str) -> None:
