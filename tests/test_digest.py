@@ -309,3 +309,28 @@ def test_board_and_verdict_show_momentum(svc, clock):
     assert "This chat, last 7 days: 3 signal(s) for this gate" in reply.plain()
     zh = cmd(svc, "gates", lang_hint="zh").plain()
     assert "本群近7日:3 条" in zh
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_status_set_and_digest(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("GATEBOT_DB", str(tmp_path / "cli.db"))
+    for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["status", "set", "2", "Deployments", "scaling", "--zh", "部署扩大", "--reason", "orders", "--by", "ops"]) == 0
+    out = capsys.readouterr().out
+    assert "New status: Deployments scaling" in out and "Reason: orders" in out
+    store = Store(tmp_path / "cli.db")
+    change = store.gate_status(2)
+    assert (change.status_en, change.status_zh, change.changed_by) == ("Deployments scaling", "部署扩大", "ops")
+    store.close()
+    assert main(["digest", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "每日简报" in out and "部署扩大" in out
+    assert main(["digest", "--since", "yesterday"]) == 2
+    assert "not an ISO date/time" in capsys.readouterr().err
+    assert main(["status", "set", "9", "x"]) == 2
+    assert main(["digest", "--send", "--platform", "telegram", "--chat", "1"]) == 2  # no token configured
