@@ -100,10 +100,11 @@ def command_menu(lang: str) -> list[BotCommand]:
     commands = [BotCommand("start", label("help_title", lang)[:256])]
     seen = {"start"}
     for line in HELP_COMMANDS.get(lang, HELP_COMMANDS["en"]):
-        m = re.match(r"/([a-z0-9_]{1,32})\b.*?[—-]\s*(.+)$", line)
-        if m and m.group(1) not in seen:
+        usage, sep, description = line.partition(" — ")
+        m = re.match(r"/([a-z0-9_]{1,32})\b", usage.strip())
+        if m and sep and description.strip() and m.group(1) not in seen:
             seen.add(m.group(1))
-            commands.append(BotCommand(m.group(1), m.group(2).strip()[:256]))
+            commands.append(BotCommand(m.group(1), description.strip()[:256]))
     return commands
 
 

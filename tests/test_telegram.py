@@ -229,6 +229,8 @@ def test_set_my_commands_en_and_zh(service: Service) -> None:
                 names = [c["command"] for c in call.params["commands"]]
                 assert {"start", "help", "gates", "gate", "classify"} <= set(names)
             assert any("四道门" in c["description"] for c in zh.params["commands"])
+            gate = next(c for c in en.params["commands"] if c["command"] == "gate")
+            assert gate["description"].startswith("one gate")  # from the help line's text after " — "
     run(scenario())
 
 
