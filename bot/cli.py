@@ -178,7 +178,10 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from handlers.run import run_adapters
 
+    from .links import LinkReader
+
     settings, service = _service()
+    service.link_reader = LinkReader.from_settings(settings)  # chat adapters read pasted links
     logging.basicConfig(level=settings.gatebot_log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

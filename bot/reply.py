@@ -169,13 +169,17 @@ HELP_COMMANDS: dict[str, list[str]] = {
     "en": [
         "/gates — the board: the four gates and their status",
         "/gate <1-4|name> — one gate: definition, metrics, status, risk warning",
-        "/classify <text> — classify a headline (always answers)",
+        "/classify <text> — classify a headline or a link (always answers)",
+        "/digest — today's digest for this chat; /digest on 09:00 Asia/Shanghai, /digest off, /digest status",
+        "/setstatus <gate> <text> [| reason] — change a gate's status (admins only)",
         "/help — this help",
     ],
     "zh": [
         "/gates — 四道门及其现状",
         "/gate <1-4|名称> — 某一道门:含义、验证指标、现状、风险提示",
-        "/classify <文本> — 判断一条标题(总会回复)",
+        "/classify <文本> — 判断一条标题或链接(总会回复)",
+        "/digest — 本群今日摘要;/digest on 09:00 Asia/Shanghai 订阅,/digest off 退订,/digest status 查看",
+        "/setstatus <门> <状态> [| 理由] — 修改某道门的状态(仅管理员)",
         "/help — 帮助",
     ],
 }

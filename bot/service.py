@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .classifier import MAX_CHARS, Classifier
 from .models import Verdict
@@ -19,6 +20,9 @@ from .rules import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
 from .digest import digest_command, momentum, setstatus_command, word
 from .text import detect_language
+
+if TYPE_CHECKING:
+    from .links import LinkReader
 
 # Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -34,6 +38,7 @@ class Message:
     is_direct: bool = False  # a one-to-one chat with the bot
     addressed: bool = False  # mentions the bot or replies to it
     message_ref: str | None = None  # the platform's id of this message
+    links: tuple[str, ...] = ()  # URLs from platform entities (Telegram url/text_link), read with the text
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ def command_lang(args: str, hint: str | None) -> str:
 
 
 class Service:
+    # Set from settings by the CLI and `gatebot run`; the defaults keep tests and offline use simple.
+    admins: frozenset[str] = frozenset()  # user ids allowed to /setstatus (GATEBOT_ADMINS)
+    default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (GATEBOT_TZ)
+    link_reader: LinkReader | None = None  # reads pasted links when set (`gatebot run` sets it)
+
     def __init__(
         self,
         rules: RuleSet,
@@ -83,7 +93,7 @@ class Service:
 
     async def ahandle_message(self, msg: Message) -> Reply | None:
         """The async entry point adapters call; reading pasted links plugs in here."""
-        if getattr(self, "link_reader", None) is None:
+        if self.link_reader is None:
             return self.handle_message(msg)
         from .links import handle_with_links  # links are read only when `service.link_reader` is set
 
@@ -100,7 +110,7 @@ class Service:
         message_ref: str | None = None,
     ) -> Reply:
         """The async entry point for commands (see handle_command)."""
-        if (getattr(self, "link_reader", None) is not None and clean(args)
+        if (self.link_reader is not None and clean(args)
                 and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
             from .links import handle_with_links  # /classify <link>: read it, always answer
 
@@ -307,10 +317,7 @@ class Service:
             Block(kind="list", label=label("help_commands", lang), items=HELP_COMMANDS[lang]),
         ])
 
-    # ------------------------------------------------------------------ digests and status (issue 5)
-
-    admins: frozenset[str] = frozenset()  # user ids allowed to /setstatus (set from GATEBOT_ADMINS)
-    default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (set from GATEBOT_TZ)
+    # ------------------------------------------------------------------ digests and status
 
     def digest_command(self, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
         """/digest [on HH:MM [zone] | off | status | lang en|zh|auto]"""
