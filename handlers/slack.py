@@ -8,8 +8,8 @@ Modes:
 
 Conversation rules (the service decides what to say; this module decides when to ask it):
 - messages from bots (this one included), edits, deletions and every other subtype are ignored;
-- each event is handled once: Slack's retries are deduped by event_id in the store (survives
-  restarts), and a mention, which arrives both as `message` and `app_mention`, by channel+ts;
+- each message is handled once: Slack's retries (same event_id) and a mention's second delivery
+  (as `message` and as `app_mention`) are deduped by channel+ts in the store (survives restarts);
 - a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
 - replies always go into the thread of the pasted message.
 """
@@ -44,8 +44,9 @@ PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 log = logging.getLogger("gatebot.slack")
 
-# Command replies everyone in the channel may want to see; the rest go only to the asker.
-_IN_CHANNEL_KINDS = {"board", "gate", "verdict", "no_gate", "status"}
+# Command replies go to the channel (the board, a gate, a verdict, a digest, a status change),
+# except usage errors and help, and whatever the service marks ephemeral: those only to the asker.
+_EPHEMERAL_KINDS = {"error", "help"}
 
 
 def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
@@ -237,12 +238,15 @@ class SlackAdapter:
 
     # events
 
-    def _seen(self, key: str) -> bool:
-        """Has this key been recorded with store.first_time (read-only look-up)?"""
+    def _bot_thread(self, channel: str, thread_ts: str) -> bool:
+        """Did the bot answer in this thread? (its reply_ref is stored for the thread's root message)"""
+        store = self.service.store
         try:
-            with self.service.store._lock:  # noqa: SLF001 - read-only query on processed_events
-                row = self.service.store.db.execute(
-                    "select 1 from processed_events where platform = ? and event_id = ?", [PLATFORM, key]
+            with store._lock:  # noqa: SLF001 - read-only query on the messages table
+                row = store.db.execute(
+                    "select 1 from messages where platform = ? and chat_id = ? and message_ref = ? "
+                    "and reply_ref is not null limit 1",
+                    [PLATFORM, channel, thread_ts],
                 ).fetchone()
             return row is not None
         except Exception:  # noqa: BLE001
@@ -257,10 +261,6 @@ class SlackAdapter:
 
     async def _handle_event(self, body: dict, event: dict, context: Any, mention: bool) -> None:
         store = self.service.store
-        event_id = body.get("event_id")
-        if event_id and not store.first_time(PLATFORM, f"event:{event_id}"):
-            log.info("slack: duplicate event %s ignored (retry %s)", event_id, context.get("retry_num"))
-            return
         if event.get("bot_id") or event.get("bot_profile") or event.get("subtype"):
             return
         user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
@@ -276,10 +276,14 @@ class SlackAdapter:
                 text = pattern.sub(" ", text)
         thread_ts = event.get("thread_ts")
         if thread_ts and thread_ts != ts and not addressed:
-            addressed = event.get("parent_user_id") == bot_user or self._seen(f"thread:{channel}:{thread_ts}")
+            addressed = event.get("parent_user_id") == bot_user or self._bot_thread(channel, thread_ts)
         is_direct = event.get("channel_type") == "im" or channel.startswith("D")
-        # a mention arrives twice (message + app_mention): answer the first one only
+        # Exactly once, durably (the store survives restarts): a retried event (same event_id,
+        # X-Slack-Retry-Num) and a mention's second delivery (message + app_mention, two event_ids)
+        # name the same message, so one key per channel+ts dedupes both with one write.
         if not store.first_time(PLATFORM, f"msg:{channel}:{ts}"):
+            log.info("slack: already handled %s (event %s, retry %s)", ts, body.get("event_id"),
+                     context.get("retry_num"))
             return
         reply = await self.service.ahandle_message(Message(
             platform=PLATFORM, chat_id=channel, user_id=user, text=text,
@@ -298,7 +302,6 @@ class SlackAdapter:
             return
         if reply.message_id is not None and resp.get("ts"):
             store.set_reply_ref(reply.message_id, resp["ts"])
-        store.first_time(PLATFORM, f"thread:{channel}:{reply_thread}")
 
     # slash commands
 
@@ -309,7 +312,7 @@ class SlackAdapter:
                 PLATFORM, str(body.get("channel_id") or ""), str(body.get("user_id") or ""), name,
                 str(body.get("text") or ""), None,
             )
-            in_channel = reply.kind in _IN_CHANNEL_KINDS and not reply.ephemeral
+            in_channel = reply.kind not in _EPHEMERAL_KINDS and not reply.ephemeral
             await respond(
                 text=fallback_text(reply), blocks=render_blocks(reply),
                 response_type="in_channel" if in_channel else "ephemeral",
