@@ -213,6 +213,8 @@ def test_commands_gates_gate_and_botname(service: Service) -> None:
             # addressed to us, an unknown command gets the service's answer
             unknown = await reply_to(fake, fake.push_message(GROUP, f"/weather@{BOT_USERNAME}"))
             assert "/weather" in unknown["text"]
+            dm_unknown = await reply_to_dm(fake, DM, "/weather")  # in a direct chat it is for us
+            assert "/help" in dm_unknown["text"]
             dm_help = await reply_to_dm(fake, DM, "/help")
             assert label("help_title", "en") in dm_help["text"]
     run(scenario())

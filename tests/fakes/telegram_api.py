@@ -177,7 +177,9 @@ class FakeTelegram:
         return [c for c in self.calls if c.method == method]
 
     async def wait_for(self, predicate: Callable[["FakeTelegram"], Any], timeout: float = 5.0) -> Any:
-        """Wait (bounded) until predicate(self) is truthy; return its value or raise TimeoutError."""
+        """Wait (bounded) until predicate(self) is truthy; return its value or raise TimeoutError.
+
+        Re-checked on every recorded call and at least every 20 ms (for state outside the fake)."""
         assert self._cond is not None
         deadline = time.monotonic() + timeout
         async with self._cond:
@@ -189,7 +191,7 @@ class FakeTelegram:
                 if left <= 0:
                     raise TimeoutError(f"condition not met in {timeout}s; calls: {[c.method for c in self.calls]}")
                 try:
-                    await asyncio.wait_for(self._cond.wait(), left)
+                    await asyncio.wait_for(self._cond.wait(), min(left, 0.02))
                 except asyncio.TimeoutError:
                     pass
 
