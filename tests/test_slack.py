@@ -435,6 +435,69 @@ def test_rate_limit_then_success_and_token_not_logged(slack, caplog):
     assert not any(SECRET in r.getMessage() for r in caplog.records)
 
 
+# --------------------------------------------------------------------------- shutdown, send()
+
+
+def test_stop_finishes_in_flight_work(tmp_path, rules, classifier):
+    async def main():
+        async with FakeSlackAPI() as fake:
+            fake.delays["chat.postMessage"] = 0.5
+            db = tmp_path / "gatebot.db"
+            async with running(db, fake, rules, classifier) as bot:
+                await bot.event(message(HEADLINE, "1700000070.000100"), "Ev070")
+                await fake.wait_for("chat.postMessage")  # arrived, its answer still held back
+            # leaving `running` set the stop event and asserted serve() returned 0; the reply's ts
+            # was stored, so the handler ran to its end before the store closed
+            store = Store(db)
+            try:
+                row = next(store.db["messages"].rows_where("message_ref = ?", ["1700000070.000100"]))
+                assert row["reply_ref"] == "1700000001.000100"
+            finally:
+                store.close()
+
+    asyncio.run(asyncio.wait_for(main(), 45))
+
+
+def test_send_posts_top_level_and_returns_ts(tmp_path, rules, classifier):
+    from aiohttp import web
+
+    from handlers import slack
+
+    async def main():
+        async with FakeSlackAPI() as fake:
+            settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
+                                slack_api_url=fake.base_url)
+            store = Store(tmp_path / "gatebot.db")
+            adapter = slack.build(Service(rules, store, classifier), settings, web.Application())
+            assert adapter.name == "slack" and adapter.uses_http
+            await adapter.start()
+            try:
+                reply = Service(rules, store, classifier).board("en")
+                ts = await adapter.send("C0DIGEST1", reply)
+                (call,) = fake.of("chat.postMessage")
+                assert ts == "1700000001.000100"
+                assert call.params["channel"] == "C0DIGEST1" and "thread_ts" not in call.params
+            finally:
+                await adapter.stop()
+                store.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_http_mode_needs_a_signing_secret(tmp_path, rules, classifier):
+    from aiohttp import web
+
+    from handlers import slack
+
+    settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=None, slack_app_token=None)
+    store = Store(tmp_path / "gatebot.db")
+    try:
+        with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
+            slack.build(Service(rules, store, classifier), settings, web.Application())
+    finally:
+        store.close()
+
+
 # --------------------------------------------------------------------------- Socket Mode
 
 

@@ -8,6 +8,7 @@
   envelope, `socket_acks` records the app's acks.
 - `fail(method, status=429, retry_after=0, times=1)` makes the next calls fail (429 with
   Retry-After, or a 5xx) before answering normally again.
+- `delays[method] = seconds` holds each answer back (in-flight work at shutdown).
 - `wait_for(method, n, timeout)` polls the record with a bounded wait.
 
 Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
@@ -44,6 +45,7 @@ class FakeSlackAPI:
         self.responses: list[Call] = []  # posts to response_url
         self.socket_acks: list[dict[str, Any]] = []
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -133,6 +135,8 @@ class FakeSlackAPI:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append(Call(method, params, request.headers.get("Authorization", "")))
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         queue = self._failures.get(method)
         if queue:
             status, retry_after = queue.pop(0)
