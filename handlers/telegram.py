@@ -23,10 +23,12 @@ redacts the token from the records of the loggers we know.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import re
 import secrets
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -77,7 +79,19 @@ class _RedactToken(logging.Filter):
         if self.token in message:
             record.msg = message.replace(self.token, "<token>")
             record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # PTB's InvalidToken says "The token `...` was rejected": never print such a traceback
+            formatted = "".join(traceback.format_exception(*record.exc_info))
+            if self.token in formatted:
+                record.msg = f"{record.msg}\n{formatted.replace(self.token, '<token>')}"
+                record.args = None
+                record.exc_info = None
+                record.exc_text = None
         return True
+
+
+def redact(text: str, token: str) -> str:
+    return text.replace(token, "<token>") if token else text
 
 
 def quiet_token_loggers(token: str) -> None:
@@ -161,6 +175,19 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        failure = None
+        try:
+            await self._start()
+        except TelegramError as exc:
+            # e.g. InvalidToken, whose message contains the token: raise again without it (and
+            # outside the except block, so the original isn't even kept as __context__)
+            failure = f"telegram adapter failed to start: {type(exc).__name__}: {redact(str(exc), self._token)}"
+        if failure is not None:
+            with contextlib.suppress(Exception):
+                await self.application.shutdown()
+            raise RuntimeError(failure)
+
+    async def _start(self) -> None:
         app = self.application
         await app.initialize()  # getMe
         self.username = app.bot.username or ""
@@ -369,9 +396,12 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         error = context.error
-        text = str(error).replace(self._token, "<token>") if error else ""
-        log.error("telegram: update %s failed: %s: %s", update_id, type(error).__name__, text,
-                  exc_info=(type(error), error, error.__traceback__) if error else None)
+        if error is None:
+            log.error("telegram: update %s failed", update_id)
+            return
+        trace = redact("".join(traceback.format_exception(error)), self._token)
+        log.error("telegram: update %s failed: %s: %s\n%s", update_id, type(error).__name__,
+                  redact(str(error), self._token), trace)
 
 
 def build(service: Service, settings: Settings, web_app: web.Application | None = None,

@@ -522,3 +522,19 @@ def test_bad_webhook_secret_is_refused_at_build(service: Service) -> None:
 
 def test_bot_identity() -> None:
     assert BOT_ID > 0 and BOT_USERNAME.endswith("bot")
+
+
+def test_rejected_token_is_not_in_the_error_or_logs(service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "987654321:AAWrongTokenWrongTokenWrongToken_xyz"
+
+    async def scenario() -> str:
+        async with FakeTelegram() as fake:
+            adapter = telegram.build(service, settings_for(fake, telegram_bot_token=wrong), web.Application())
+            with pytest.raises(RuntimeError) as info:
+                await adapter.start()
+            return str(info.value) + repr(info.value.__cause__) + repr(info.value.__context__)
+    message = run(scenario())
+    assert "InvalidToken" in message
+    assert wrong not in message and wrong not in caplog.text
+    assert wrong.split(":")[1] not in caplog.text
