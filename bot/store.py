@@ -191,6 +191,9 @@ class Store:
         self.db.conn.execute("PRAGMA busy_timeout = 5000")
         if self.path != ":memory:":
             self.db.enable_wal()
+            # In WAL mode NORMAL cannot corrupt the database; it only lets a power cut lose the last
+            # commits, and it takes the per-commit fsync (~4 ms here) off the event loop's path.
+            self.db.conn.execute("PRAGMA synchronous = NORMAL")
         self.db.conn.execute("PRAGMA foreign_keys = ON")
         self.migrate()
 
@@ -255,6 +258,16 @@ class Store:
     def set_reply_ref(self, message_id: int, reply_ref: str) -> None:
         with self._lock, self.db.conn:
             self.db["messages"].update(message_id, {"reply_ref": str(reply_ref)})
+
+    def replied_to(self, platform: str, chat_id: str, message_ref: str) -> bool:
+        """Did the bot reply to this platform message? (Slack: is this thread one of ours?)"""
+        with self._lock:
+            row = self.db.execute(
+                "select 1 from messages where platform = ? and chat_id = ? and message_ref = ? "
+                "and reply_ref is not null limit 1",
+                [platform, str(chat_id), str(message_ref)],
+            ).fetchone()
+        return row is not None
 
     def get_message(self, message_id: int) -> StoredMessage | None:
         with self._lock:

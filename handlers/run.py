@@ -57,7 +57,11 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_get("/healthz", _health)
     web_app.router.add_get("/", _health)
-    adapters = build_adapters(service, settings, web_app)
+    try:
+        adapters = build_adapters(service, settings, web_app)
+    except ValueError as exc:  # a setting that cannot work, e.g. Slack HTTP mode without a signing secret
+        log.error("cannot start: %s", exc)
+        return 2
     if not adapters:
         log.error("no adapter configured: set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN")
         return 2

@@ -240,15 +240,8 @@ class SlackAdapter:
 
     def _bot_thread(self, channel: str, thread_ts: str) -> bool:
         """Did the bot answer in this thread? (its reply_ref is stored for the thread's root message)"""
-        store = self.service.store
         try:
-            with store._lock:  # noqa: SLF001 - read-only query on the messages table
-                row = store.db.execute(
-                    "select 1 from messages where platform = ? and chat_id = ? and message_ref = ? "
-                    "and reply_ref is not null limit 1",
-                    [PLATFORM, channel, thread_ts],
-                ).fetchone()
-            return row is not None
+            return self.service.store.replied_to(PLATFORM, channel, thread_ts)
         except Exception:  # noqa: BLE001
             return False
 
@@ -281,6 +274,10 @@ class SlackAdapter:
         # Exactly once, durably (the store survives restarts): a retried event (same event_id,
         # X-Slack-Retry-Num) and a mention's second delivery (message + app_mention, two event_ids)
         # name the same message, so one key per channel+ts dedupes both with one write.
+        event_id = body.get("event_id")
+        if event_id and not store.first_time(PLATFORM, f"event:{event_id}"):
+            log.info("slack: event %s already handled (retry %s)", event_id, context.get("retry_num"))
+            return
         if not store.first_time(PLATFORM, f"msg:{channel}:{ts}"):
             log.info("slack: already handled %s (event %s, retry %s)", ts, body.get("event_id"),
                      context.get("retry_num"))
