@@ -538,3 +538,46 @@ def test_rejected_token_is_not_in_the_error_or_logs(service: Service, caplog: py
     assert "InvalidToken" in message
     assert wrong not in message and wrong not in caplog.text
     assert wrong.split(":")[1] not in caplog.text
+
+
+@pytest.mark.slow
+def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
+    """The real CLI in a child process: SIGTERM while a reply is in flight -> sent, exit 0, no token."""
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    async def scenario() -> tuple[int, str]:
+        async with FakeTelegram() as fake:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+            env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url,
+                       GATEBOT_DB=str(tmp_path / "g.db"), GATEBOT_LOG_LEVEL="DEBUG")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", cwd=str(root), env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                await fake.wait_calls("getUpdates", 1, timeout=20)
+                fake.delays["sendMessage"] = 0.5
+                fake.push_message(GROUP, HEADLINE)
+                await fake.wait_calls("sendMessage", 1, timeout=10)
+                proc.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(proc.communicate(), 20)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            return proc.returncode, (out + err).decode("utf-8", "replace")
+    code, output = run(scenario(), timeout=45)
+    assert code == 0, output[-2000:]
+    assert "Application.stop() complete" in output
+    from bot.store import Store
+
+    store = Store(tmp_path / "g.db")
+    try:
+        assert store.db["messages"].get(1)["reply_ref"]  # the in-flight reply completed
+    finally:
+        store.close()
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
