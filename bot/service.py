@@ -19,7 +19,7 @@ from .reply import HELP_COMMANDS, Block, Choice, Reply, label
 from .rules import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
 from .digest import digest_command, momentum, setstatus_command, word
-from .text import detect_language
+from .text import fold, language_of
 
 if TYPE_CHECKING:
     from .links import LinkReader
@@ -53,9 +53,11 @@ def clean(text: str) -> str:
 
 
 def command_lang(args: str, hint: str | None) -> str:
-    """Language for a command's reply: the language of its argument, else the user's locale."""
-    if args.strip():
-        return detect_language(args)
+    """Language for a command's reply: the language of its argument's words, else the user's locale
+    ("/gate 3" from a Chinese-locale user is answered in Chinese)."""
+    folded = fold(args)
+    if folded.cjk_chars or folded.latin_words:
+        return language_of(folded)
     return "zh" if (hint or "").lower().startswith("zh") else "en"
 
 
@@ -122,8 +124,7 @@ class Service:
         """/classify <text>: always answers, quoting what it classified."""
         text = clean(msg.text)
         if not text:
-            return Reply(kind="error", lang=command_lang("", None),
-                         blocks=[Block(kind="text", text=label("classify_usage", "en"))])
+            return Reply(kind="error", lang="en", blocks=[Block(kind="text", text=label("classify_usage", "en"))])
         verdict = self.classifier.classify(text)
         message_id, earlier = self.store.add_message(
             platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=text,
@@ -148,7 +149,7 @@ class Service:
         if name in ("gates", "board"):
             return self.board(lang, platform=platform, chat_id=chat_id)
         if name == "gate":
-            return self.gate_card(args, command_lang("", lang_hint) if not args else lang)
+            return self.gate_card(args, lang)
         if name == "classify":
             if not args:
                 return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("classify_usage", lang))])

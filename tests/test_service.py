@@ -73,6 +73,8 @@ def test_commands(testbot):
     assert testbot.command("gate").kind == "error"
     assert testbot.command("help").kind == "help"
     assert testbot.command("gates", lang_hint="zh-hans").plain().startswith("国产算力兑现的四道门")
+    assert testbot.command("gate", "3", lang_hint="zh-hans").plain().startswith("第三道门")
+    assert testbot.command("gate", "ecosystem", lang_hint="zh-hans").plain().startswith("Gate 3")
     assert "Unknown command /nope" in testbot.command("nope").plain()
 
 
