@@ -10,7 +10,7 @@ By default the child's AIORateLimiter has the flood limits off (max_retries stil
 target is "p99 <= 50 ms, flood-limit waits aside"; --real-limits keeps Telegram's limits (30 msg/s
 overall, 20/min per group), which makes the run take >= 33 s and shows the limiter at work.
 
-    .venv/bin/python benchmarks/bench_telegram.py [--n 1000] [--chats 100] [--rate 200] [--burst] [--real-limits]
+    .venv/bin/python benchmarks/bench_telegram.py [--n 1000] [--chats 100] [--rate 50] [--burst] [--real-limits]
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--chats", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=200.0, help="updates per second pushed to the fake")
+    parser.add_argument("--rate", type=float, default=50.0, help="updates per second pushed to the fake")
     parser.add_argument("--burst", action="store_true", help="push all updates at once")
     parser.add_argument("--real-limits", action="store_true", help="keep Telegram's flood limits in the limiter")
     parser.add_argument("--db-dir", default=None,
