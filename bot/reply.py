@@ -32,7 +32,8 @@ class Choice(BaseModel):
 
 
 class Reply(BaseModel):
-    kind: Literal["verdict", "no_gate", "board", "gate", "help", "error", "vote", "status"]
+    # "unknown": an unknown command; in a group it may be meant for another bot, so adapters may stay silent.
+    kind: Literal["verdict", "no_gate", "board", "gate", "help", "error", "unknown", "vote", "status"]
     lang: Lang
     blocks: list[Block]
     verdict: Verdict | None = None

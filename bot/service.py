@@ -160,7 +160,7 @@ class Service:
             return self.digest_command(platform, chat_id, user_id, args, command_lang("", lang_hint))
         if name == "setstatus":
             return self.setstatus_command(platform, user_id, args, lang)
-        return Reply(kind="error", lang=lang,
+        return Reply(kind="unknown", lang=lang,
                      blocks=[Block(kind="text", text=label("unknown_command", lang, name=name[:40]), user_text=True)])
 
     # ------------------------------------------------------------------ feedback

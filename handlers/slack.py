@@ -46,7 +46,7 @@ log = logging.getLogger("gatebot.slack")
 
 # Command replies go to the channel (the board, a gate, a verdict, a digest, a status change),
 # except usage errors and help, and whatever the service marks ephemeral: those only to the asker.
-_EPHEMERAL_KINDS = {"error", "help"}
+_EPHEMERAL_KINDS = {"error", "unknown", "help"}
 
 
 def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:

@@ -47,6 +47,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.ext._baseratelimiter import BaseRateLimiter
 
+from bot.links import entity_urls
 from bot.reply import HELP_COMMANDS, Reply, label
 from bot.service import Message, Service
 from bot.settings import Settings
@@ -354,22 +355,20 @@ class TelegramAdapter:
             lang_hint = user.language_code if user is not None else None
             reply = await self.service.ahandle_command(PLATFORM, chat_id, user_id, name.lower(), args,
                                                        lang_hint=lang_hint, message_ref=ref)
-            if not is_direct and not target and self._is_unknown_command(reply, name):
+            if not is_direct and not target and reply.kind == "unknown":
                 return  # an unknown bare /cmd in a group is probably for another bot
         else:
             addressed = self._addressed(msg, is_caption)
+            # Links Telegram recognised, including text_link entities whose URL is not in the text.
+            entities = (msg.parse_caption_entities if is_caption else msg.parse_entities)(
+                [MessageEntityType.URL, MessageEntityType.TEXT_LINK])
+            links = tuple(entity_urls((e.type, e.url, value) for e, value in entities.items()))
             reply = await self.service.ahandle_message(Message(
                 PLATFORM, chat_id, user_id, self._strip_mention(text), is_direct=is_direct,
-                addressed=addressed, message_ref=ref))
+                addressed=addressed, message_ref=ref, links=links))
         if reply is None:
             return
         await self._send_reply(chat.id, reply, reply_to=reply_to, thread_id=thread_id)
-
-    @staticmethod
-    def _is_unknown_command(reply: Reply, name: str) -> bool:
-        if reply.kind != "error" or len(reply.blocks) != 1:
-            return False
-        return reply.blocks[0].text == label("unknown_command", reply.lang, name=name.lower()[:40])
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         message_id, choice = parse_callback(query.data)

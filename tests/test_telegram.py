@@ -577,3 +577,34 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
     finally:
         store.close()
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+def test_text_link_entity_is_read_and_its_headline_quoted(service: Service) -> None:
+    """A text_link hides its URL behind words: the adapter passes it to the link reader."""
+    from bot.links import AddressGuard, LinkReader
+
+    page = ('<html><head><meta property="og:title" content="ByteDance orders $5.6B of Ascend 950PR chips">'
+            "</head><body>news</body></html>")
+
+    async def scenario() -> None:
+        site = web.Application()
+        site.router.add_get("/story", lambda request: web.Response(text=page, content_type="text/html"))
+        runner = web.AppRunner(site)
+        await runner.setup()
+        tcp = web.TCPSite(runner, "127.0.0.1", 0)
+        await tcp.start()
+        port = tcp._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS picked
+        service.link_reader = LinkReader(guard=AddressGuard(allow_private=True), timeout=2.0)
+        try:
+            async with polling_bot(service) as (fake, adapter):
+                words = "read this"
+                update = fake.message(GROUP, words)
+                update["entities"] = [{"type": "text_link", "offset": 0, "length": len(words),
+                                       "url": f"http://127.0.0.1:{port}/story"}]
+                fake.push(update)
+                params = await reply_to(fake, {"message": update})
+                assert "Gate 1" in params["text"] and "Ascend 950PR" in params["text"]
+        finally:
+            service.link_reader = None
+            await runner.cleanup()
+    run(scenario())
