@@ -587,8 +587,11 @@ def test_text_link_entity_is_read_and_its_headline_quoted(service: Service) -> N
             "</head><body>news</body></html>")
 
     async def scenario() -> None:
+        async def story(request: web.Request) -> web.Response:
+            return web.Response(text=page, content_type="text/html")
+
         site = web.Application()
-        site.router.add_get("/story", lambda request: web.Response(text=page, content_type="text/html"))
+        site.router.add_get("/story", story)
         runner = web.AppRunner(site)
         await runner.setup()
         tcp = web.TCPSite(runner, "127.0.0.1", 0)
