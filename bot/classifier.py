@@ -137,8 +137,7 @@ class Classifier:
             out = []
             for entry, start, end in sorted(best[group].values(), key=lambda x: x[1]):
                 s, e = folded.original_span(start, end)
-                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e,
-                                                    weight=entry.weight))
+                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e, weight=entry.weight))
             return out
 
         totals = {group: sum(entry.weight for entry, _, _ in cues.values()) for group, cues in best.items()}
@@ -151,16 +150,16 @@ class Classifier:
         scores = []
         for gate in "1234":
             if best.get(gate):
-                scores.append(GateScore(gate=int(gate), score=round(totals[gate], 3),
-                                                        evidence=evidence(gate)))
+                scores.append(GateScore(gate=int(gate), score=round(totals[gate], 3), evidence=evidence(gate)))
         # Best first; ties go to the gate whose strongest cue is strongest, then the earlier gate.
         scores.sort(key=lambda g: (-g.score, -max(e.weight for e in g.evidence), g.gate))
-        context = [e for group in ("compute", "china", "off_domain") if best.get(group) for e in evidence(group)]
+        # China cues only answer yes/no; the context shown is compute context and off-domain senses.
+        context = [e for group in ("compute", "off_domain") if best.get(group) for e in evidence(group)]
         context.sort(key=lambda e: e.start)
 
         def none(reason: str) -> Verdict:
             return Verdict(gate=0, confidence="none", secondary=None, gates=scores, lang=lang,
-                                           compute=round(compute, 3), context=context, reason=reason)
+                           compute=round(compute, 3), context=context, reason=reason)
 
         if not ft:
             return none("empty")
@@ -188,4 +187,4 @@ class Classifier:
         else:
             confidence = "low"
         return Verdict(gate=top.gate, confidence=confidence, secondary=secondary, gates=scores,
-                                       lang=lang, compute=round(compute, 3), context=context, reason="")
+                       lang=lang, compute=round(compute, 3), context=context, reason="")

@@ -58,26 +58,26 @@ def fold(text: str) -> Folded:
     parts: list[str] = []
     starts: list[int] = []
     spans: list[tuple[int, int]] = []
+    add_part, add_start, add_span = parts.append, starts.append, spans.append
     pos = 0
     prev_cjk = False
     prev_end = -1
     cjk_chars = latin_words = 0
     for m in _TOKEN.finditer(nfkc):
-        run = m.group()
         start, end = m.span()
-        cjk = run[0] > "\u3000"  # runs are Latin letters, digits or CJK only
+        first = nfkc[start]
+        cjk = first > "\u3000"  # runs are Latin letters, digits or CJK only
         if cjk:
             cjk_chars += end - start
-        elif end - start > 1 and run[0] >= "a":
+        elif end - start > 1 and first >= "a":
             latin_words += 1
-        if parts:
-            # Adjacent or space-separated CJK runs join directly; everything else gets a space.
-            if not (cjk and prev_cjk and (prev_end == start or nfkc[prev_end:start].isspace())):
-                parts.append(" ")
-                pos += 1
-        starts.append(pos)
-        spans.append((start, end))
-        parts.append(run)
+        # Adjacent or space-separated CJK runs join directly; everything else gets a space.
+        if pos and not (cjk and prev_cjk and (prev_end == start or nfkc[prev_end:start].isspace())):
+            add_part(" ")
+            pos += 1
+        add_start(pos)
+        add_span((start, end))
+        add_part(nfkc[start:end])
         pos += end - start
         prev_cjk = cjk
         prev_end = end
