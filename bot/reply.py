@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from .models import Lang, Verdict
 
@@ -40,6 +40,13 @@ class Reply(BaseModel):
     message_id: int | None = None  # store id of the classified message, for feedback
     choices: list[Choice] = []  # feedback buttons to show under the reply
     ephemeral: bool = False  # only the asker needs to see it (Slack slash commands)
+
+    @model_validator(mode="after")
+    def _asker_only(self) -> Reply:
+        # Usage errors, unknown commands and help concern the asker, not the whole channel.
+        if self.kind in ("error", "unknown", "help"):
+            self.ephemeral = True
+        return self
 
     def plain(self) -> str:
         """Plain-text rendering: the terminal's, and the notification fallback elsewhere."""

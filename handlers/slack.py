@@ -44,9 +44,7 @@ PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 log = logging.getLogger("gatebot.slack")
 
-# Command replies go to the channel (the board, a gate, a verdict, a digest, a status change),
-# except usage errors and help, and whatever the service marks ephemeral: those only to the asker.
-_EPHEMERAL_KINDS = {"error", "unknown", "help"}
+# Command replies go to the channel, except those the core marks ephemeral (usage errors, help).
 
 
 def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
@@ -309,7 +307,7 @@ class SlackAdapter:
                 PLATFORM, str(body.get("channel_id") or ""), str(body.get("user_id") or ""), name,
                 str(body.get("text") or ""), None,
             )
-            in_channel = reply.kind not in _EPHEMERAL_KINDS and not reply.ephemeral
+            in_channel = not reply.ephemeral
             await respond(
                 text=fallback_text(reply), blocks=render_blocks(reply),
                 response_type="in_channel" if in_channel else "ephemeral",
