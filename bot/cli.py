@@ -109,7 +109,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from handlers.terminal import run_chat
 
-    _, service = _service()
+    from .links import LinkReader
+
+    settings, service = _service()
+    service.link_reader = LinkReader.from_settings(settings)
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if hasattr(sys.stdin, "buffer") else sys.stdin
     try:
         return run_chat(service, stdin=stdin)

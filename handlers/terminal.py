@@ -1,11 +1,13 @@
 """The terminal adapter: `gatebot chat`. Reads stdin line by line, so it also works piped.
 
 A line starting with "/" is a command; anything else is a message in a direct chat (the bot
-always answers). Replies are rendered as plain text.
+always answers). Replies are rendered as plain text. Lines go through the service's async entry
+points, so a pasted link is read here too when the service has a link reader.
 """
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import sys
 from typing import TextIO
@@ -16,14 +18,14 @@ from bot.service import Message, Service
 PLATFORM = "terminal"
 
 
-def handle_line(service: Service, line: str, user: str) -> Reply | None:
+async def handle_line(service: Service, line: str, user: str) -> Reply | None:
     line = line.strip()
     if not line:
         return None
     if line.startswith("/") and len(line) > 1:
         name, _, args = line[1:].partition(" ")
-        return service.handle_command(PLATFORM, "terminal", user, name, args)
-    return service.handle_message(Message(PLATFORM, "terminal", user, line, is_direct=True))
+        return await service.ahandle_command(PLATFORM, "terminal", user, name, args)
+    return await service.ahandle_message(Message(PLATFORM, "terminal", user, line, is_direct=True))
 
 
 def run_chat(service: Service, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -35,7 +37,8 @@ def run_chat(service: Service, stdin: TextIO | None = None, stdout: TextIO | Non
     except Exception:  # no login name in some containers
         user = "terminal"
     if interactive:
-        stdout.write("gatebot — paste a headline (or /help, /gates); Ctrl-D to quit.\n")
+        stdout.write("gatebot — paste a headline or a link (or /help, /gates); Ctrl-D to quit.\n")
+    loop = asyncio.new_event_loop()
     try:
         while True:
             if interactive:
@@ -44,10 +47,12 @@ def run_chat(service: Service, stdin: TextIO | None = None, stdout: TextIO | Non
             line = stdin.readline()
             if not line:
                 break
-            reply = handle_line(service, line, user)
+            reply = loop.run_until_complete(handle_line(service, line, user))
             if reply is not None:
                 stdout.write(reply.plain() + "\n\n")
                 stdout.flush()
     except KeyboardInterrupt:
         stdout.write("\n")
+    finally:
+        loop.close()
     return 0

@@ -125,3 +125,38 @@ def test_chat_defaults_to_gatebot_db_in_cwd(tmp_path):
                          env=env, cwd=tmp_path, timeout=60)
     assert out.returncode == 0
     assert (tmp_path / "gatebot.db").exists()
+
+
+def test_chat_reads_a_pasted_link(tmp_path):
+    """`gatebot chat` reads links like the chat adapters do (a local page, private fetch allowed)."""
+    import http.server
+    import threading
+
+    page = ('<html><head><title>x</title><meta property="og:title" content="昇腾CANN全面开源">'
+            "</head><body></body></html>").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/news"
+        out = gatebot("chat", stdin=f"{url}\n".encode(),
+                      env={"GATEBOT_DB": str(tmp_path / "g.db"), "GATEBOT_FETCH_ALLOW_PRIVATE": "1"})
+        refused = gatebot("chat", stdin=f"{url}\n".encode(),
+                          env={"GATEBOT_DB": str(tmp_path / "h.db"), "GATEBOT_FETCH_ALLOW_PRIVATE": "0"})
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr.decode()
+    assert "第三道门" in out.stdout.decode() and "昇腾CANN全面开源" in out.stdout.decode()
+    assert refused.returncode == 0 and "127.0.0.1" in refused.stdout.decode()
