@@ -229,7 +229,7 @@ def test_set_my_commands_en_and_zh(service: Service) -> None:
             assert "language_code" not in en.params and zh.params["language_code"] == "zh"
             for call in calls:
                 names = [c["command"] for c in call.params["commands"]]
-                assert {"start", "help", "gates", "gate", "classify"} <= set(names)
+                assert {"start", "help", "gates", "gate", "classify", "digest", "setstatus"} <= set(names)
             assert any("四道门" in c["description"] for c in zh.params["commands"])
             gate = next(c for c in en.params["commands"] if c["command"] == "gate")
             assert gate["description"].startswith("one gate")  # from the help line's text after " — "
