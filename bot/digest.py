@@ -5,7 +5,7 @@ previous 7-day daily average, the top items per gate (deduplicated), status chan
 corrections and the board's one-line status per gate. `digest_command` and `setstatus_command`
 answer `/digest ...` and `/setstatus ...`; the service routes to them.
 
-All wording (English and Chinese) lives in WORDS here, so reply.py stays untouched.
+All wording (English and Chinese) lives in reply.LABELS with the rest of gatebot's.
 
 Status text language: `/setstatus` stores the text as given in both the English and the Chinese
 column (an admin writes for the chat they are in; a translation can be set later with another
@@ -36,82 +36,8 @@ MOMENTUM_WINDOW = timedelta(days=7)
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 
-WORDS: dict[str, dict[str, str]] = {
-    "digest_title": {"en": "Daily digest · {start} → {end}", "zh": "每日简报 · {start} → {end}"},
-    "signals": {"en": "Signals per gate", "zh": "各道门的信号"},
-    "signal_line": {
-        "en": "{gate}: {n} ({delta} vs 7-day average {avg}/day)",
-        "zh": "{gate}:{n} 条(较近7日日均 {avg} 条 {delta})",
-    },
-    "signal_line_new": {"en": "{gate}: {n} (no signals in the 7 days before)",
-                        "zh": "{gate}:{n} 条(此前7日没有信号)"},
-    "top_items": {"en": "Top items · {gate}", "zh": "要闻 · {gate}"},
-    "times": {"en": " (×{n})", "zh": "(×{n})"},
-    "status_changes": {"en": "Status changes", "zh": "状态变化"},
-    "status_change_item": {"en": "{gate}: {status}", "zh": "{gate}:{status}"},
-    "reason": {"en": " — reason: {reason}", "zh": " — 理由:{reason}"},
-    "corrections": {"en": "Feedback corrections", "zh": "反馈纠正"},
-    "correction_item": {
-        "en": "“{text}”: the bot said {said}, readers said {choice} ({n})",
-        "zh": "「{text}」:机器人判断为{said},读者认为是{choice}({n})",
-    },
-    "gate_short": {"en": "gate {n}", "zh": "第{n}道门"},
-    "no_gate_short": {"en": "no gate", "zh": "都不是"},
-    "board_now": {"en": "The board now", "zh": "当前四道门"},
-    "quiet": {"en": "No new signals since {start}.", "zh": "自 {start} 以来没有新的信号。"},
-    "momentum_board": {"en": " · 7 days here: {n}", "zh": " · 本群近7日:{n} 条"},
-    "momentum": {"en": "This chat, last 7 days", "zh": "本群近7日"},
-    "momentum_value": {"en": "{n} signal(s) for this gate", "zh": "这道门 {n} 条信号"},
-    # /digest
-    "digest_usage": {
-        "en": "Usage: /digest · /digest on HH:MM [time zone] · /digest off · /digest status · "
-              "/digest lang en|zh|auto. Example: /digest on 09:00 Asia/Shanghai",
-        "zh": "用法:/digest · /digest on HH:MM [时区] · /digest off · /digest status · "
-              "/digest lang en|zh|auto。例如:/digest on 09:00 Asia/Shanghai",
-    },
-    "bad_time": {
-        "en": "“{value}” is not a time. Use 24-hour HH:MM, e.g. /digest on 09:00 Asia/Shanghai",
-        "zh": "“{value}”不是有效时间。请用24小时制 HH:MM,例如:/digest on 09:00 Asia/Shanghai",
-    },
-    "bad_zone": {
-        "en": "Unknown time zone “{value}”. Use an IANA name, e.g. /digest on 09:00 Europe/Berlin",
-        "zh": "未知时区“{value}”。请用 IANA 时区名,例如:/digest on 09:00 Asia/Shanghai",
-    },
-    "bad_lang": {"en": "Use /digest lang en, zh or auto.", "zh": "请用 /digest lang en、zh 或 auto。"},
-    "digest_on": {
-        "en": "Daily digest on: every day at {time} ({tz}). Next: {next}.",
-        "zh": "已开启每日简报:每天 {time}({tz})。下一次:{next}。",
-    },
-    "digest_off": {"en": "Daily digest off for this chat.", "zh": "已关闭本群的每日简报。"},
-    "digest_status_on": {
-        "en": "Daily digest: on, every day at {time} ({tz}). Next: {next}.",
-        "zh": "每日简报:已开启,每天 {time}({tz})。下一次:{next}。",
-    },
-    "digest_status_off": {
-        "en": "Daily digest: off. Turn it on with e.g. /digest on 09:00 Asia/Shanghai",
-        "zh": "每日简报:未开启。开启方法例如:/digest on 09:00 Asia/Shanghai",
-    },
-    "digest_last": {"en": "Last digest: {date} ({status}).", "zh": "上一次简报:{date}({status})。"},
-    "digest_lang": {"en": "Digest language: {value}.", "zh": "简报语言:{value}。"},
-    "lang_auto": {"en": "auto (the language most headlines here use)", "zh": "自动(本群大多数标题所用语言)"},
-    # /setstatus
-    "setstatus_usage": {
-        "en": "Usage: /setstatus <gate> <status text> [| reason], e.g. /setstatus 3 CANN fully open-sourced | announced 2026-08",
-        "zh": "用法:/setstatus <门> <状态> [| 理由],例如:/setstatus 3 CANN已全面开源 | 2026年8月宣布",
-    },
-    "setstatus_denied": {
-        "en": "Sorry, only the bot's admins can change a gate's status. Nothing was changed.",
-        "zh": "抱歉,只有管理员可以修改门的状态。没有做任何修改。",
-    },
-    "setstatus_done": {"en": "Status updated", "zh": "状态已更新"},
-    "new_status": {"en": "New status", "zh": "新状态"},
-    "reason_label": {"en": "Reason", "zh": "理由"},
-}
 
 
-def word(key: str, lang: str, **kwargs: object) -> str:
-    text = WORDS[key]["zh" if lang == "zh" else "en"]
-    return text.format(**kwargs) if kwargs else text
 
 
 def _parse_iso(value: str) -> datetime:
@@ -254,21 +180,21 @@ def render_digest(service: Service, digest: Digest) -> Reply:
         gate = rules.gates[n]
         return label("gate", lang, n=n, name=gate.name.get(lang))
 
-    blocks: list[Block] = [Block(kind="heading", text=word(
+    blocks: list[Block] = [Block(kind="heading", text=label(
         "digest_title", lang, start=_fmt_time(digest.start), end=_fmt_time(digest.end)))]
     if digest.quiet:
-        blocks.append(Block(kind="text", text=word("quiet", lang, start=_fmt_time(digest.start))))
+        blocks.append(Block(kind="text", text=label("quiet", lang, start=_fmt_time(digest.start))))
     else:
         lines = []
         for g in digest.gates:
             if g.count == 0 and g.avg_per_day == 0:
                 continue
             if g.avg_per_day == 0:
-                lines.append(word("signal_line_new", lang, gate=title(g.gate), n=g.count))
+                lines.append(label("signal_line_new", lang, gate=title(g.gate), n=g.count))
             else:
-                lines.append(word("signal_line", lang, gate=title(g.gate), n=g.count,
+                lines.append(label("signal_line", lang, gate=title(g.gate), n=g.count,
                                   delta=_fmt_delta(g.delta), avg=_fmt_num(round(g.avg_per_day, 1))))
-        blocks.append(Block(kind="list", label=word("signals", lang), items=lines))
+        blocks.append(Block(kind="list", label=label("signals", lang), items=lines))
         for g in digest.gates:
             if not g.items:
                 continue
@@ -276,41 +202,41 @@ def render_digest(service: Service, digest: Digest) -> Reply:
             for text, times, url in g.items:
                 item = _cut(text)
                 if times > 1:
-                    item += word("times", lang, n=times)
+                    item += label("times", lang, n=times)
                 if url and url not in item:
                     item += f" {url}"
                 items.append(item)
-            blocks.append(Block(kind="list", label=word("top_items", lang, gate=title(g.gate)), items=items,
+            blocks.append(Block(kind="list", label=label("top_items", lang, gate=title(g.gate)), items=items,
                                 user_text=True))
     if digest.changes:
         items = []
         for change in digest.changes[-8:]:
             status = change.status_zh if lang == "zh" and change.status_zh else change.status_en
-            item = word("status_change_item", lang, gate=title(change.gate), status=_cut(status, 160))
+            item = label("status_change_item", lang, gate=title(change.gate), status=_cut(status, 160))
             if change.reason:
-                item += word("reason", lang, reason=_cut(change.reason, 160))
+                item += label("reason", lang, reason=_cut(change.reason, 160))
             items.append(item)
-        blocks.append(Block(kind="list", label=word("status_changes", lang), items=items, user_text=True))
+        blocks.append(Block(kind="list", label=label("status_changes", lang), items=items, user_text=True))
     if digest.corrections:
         items = []
         for text, said, choice, n in digest.corrections:
-            items.append(word("correction_item", lang, text=_cut(text, 120), n=n,
+            items.append(label("correction_item", lang, text=_cut(text, 120), n=n,
                               said=_gate_word(said, lang), choice=_gate_word(choice, lang)))
-        blocks.append(Block(kind="list", label=word("corrections", lang), items=items, user_text=True))
+        blocks.append(Block(kind="list", label=label("corrections", lang), items=items, user_text=True))
     board = []
     for gate in rules.gates.values():
         status, since = service.current_status(gate, lang)
         board.append(label("board_line", lang, n=gate.number, name=gate.name.get(lang),
                            status=f"{_cut(status, 160)} ({since})"))
-    blocks.append(Block(kind="list", label=word("board_now", lang), items=board))
+    blocks.append(Block(kind="list", label=label("board_now", lang), items=board))
     return Reply(kind="board", lang=lang, blocks=blocks)
 
 
 def _gate_word(value: object, lang: str) -> str:
     value = str(value)
     if value in ("0", ""):
-        return word("no_gate_short", lang)
-    return word("gate_short", lang, n=value)
+        return label("no_gate_short", lang)
+    return label("gate_short", lang, n=value)
 
 
 def build_digest(service: Service, platform: str, chat_id: str, *, now: datetime | None = None,
@@ -337,45 +263,45 @@ def digest_command(service: Service, platform: str, chat_id: str, user_id: str, 
     verb = parts[0].lower()
     if verb == "on":
         if len(parts) < 2 or len(parts) > 3:
-            return _reply(sub_lang, word("digest_usage", sub_lang), "error")
+            return _reply(sub_lang, label("digest_usage", sub_lang), "error")
         hhmm = scheduler.parse_hhmm(parts[1])
         if hhmm is None:
-            return _reply(sub_lang, word("bad_time", sub_lang, value=parts[1][:20]), "error", True)
+            return _reply(sub_lang, label("bad_time", sub_lang, value=parts[1][:20]), "error", True)
         zone_name = parts[2] if len(parts) == 3 else (getattr(service, "default_tz", "") or "UTC")
         zone = scheduler.resolve_zone(zone_name)
         if zone is None:
-            return _reply(sub_lang, word("bad_zone", sub_lang, value=zone_name[:60]), "error", True)
+            return _reply(sub_lang, label("bad_zone", sub_lang, value=zone_name[:60]), "error", True)
         time_text = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
         sub = service.store.set_subscription(platform, chat_id, enabled=1, time=time_text, tz=zone.key)
         nxt = scheduler.next_due(sub, now)
-        return _reply(sub_lang, word("digest_on", sub_lang, time=time_text, tz=zone.key, next=_fmt_local(nxt, zone)))
+        return _reply(sub_lang, label("digest_on", sub_lang, time=time_text, tz=zone.key, next=_fmt_local(nxt, zone)))
     if verb == "off" and len(parts) == 1:
         if service.store.get_subscription(platform, chat_id):
             service.store.set_subscription(platform, chat_id, enabled=0)
-        return _reply(sub_lang, word("digest_off", sub_lang))
+        return _reply(sub_lang, label("digest_off", sub_lang))
     if verb == "status" and len(parts) == 1:
         sub = service.store.get_subscription(platform, chat_id)
         lines = []
         if sub and sub["enabled"]:
             zone = scheduler.resolve_zone(sub["tz"]) or timezone.utc
             nxt = scheduler.next_due(sub, now)
-            lines.append(word("digest_status_on", sub_lang, time=sub["time"], tz=sub["tz"], next=_fmt_local(nxt, zone)))
+            lines.append(label("digest_status_on", sub_lang, time=sub["time"], tz=sub["tz"], next=_fmt_local(nxt, zone)))
         else:
-            lines.append(word("digest_status_off", sub_lang))
+            lines.append(label("digest_status_off", sub_lang))
         last = service.store.last_digest(platform, chat_id)
         if last:
-            lines.append(word("digest_last", sub_lang, date=last[0], status=last[1]))
+            lines.append(label("digest_last", sub_lang, date=last[0], status=last[1]))
         override = (sub or {}).get("lang") or ""
-        lines.append(word("digest_lang", sub_lang, value=override if override in ("en", "zh") else word("lang_auto", sub_lang)))
+        lines.append(label("digest_lang", sub_lang, value=override if override in ("en", "zh") else label("lang_auto", sub_lang)))
         return Reply(kind="status", lang=sub_lang, blocks=[Block(kind="text", text=line) for line in lines])
     if verb == "lang" and len(parts) == 2:
         value = parts[1].lower()
         if value not in ("en", "zh", "auto"):
-            return _reply(sub_lang, word("bad_lang", sub_lang), "error")
+            return _reply(sub_lang, label("bad_lang", sub_lang), "error")
         service.store.set_subscription(platform, chat_id, lang="" if value == "auto" else value)
         shown = chat_language(service, platform, chat_id, lang)
-        return _reply(shown, word("digest_lang", shown, value=value if value != "auto" else word("lang_auto", shown)))
-    return _reply(sub_lang, word("digest_usage", sub_lang), "error")
+        return _reply(shown, label("digest_lang", shown, value=value if value != "auto" else label("lang_auto", shown)))
+    return _reply(sub_lang, label("digest_usage", sub_lang), "error")
 
 
 def _fmt_local(ts: datetime | None, zone) -> str:
@@ -392,11 +318,11 @@ def is_admin(admins: Iterable[str], platform: str, user_id: str) -> bool:
 def setstatus_command(service: Service, platform: str, user_id: str, args: str, lang: str) -> Reply:
     """/setstatus <gate> <text> [| reason]: admins only."""
     if not is_admin(getattr(service, "admins", frozenset()), platform, user_id):
-        return _reply(lang, word("setstatus_denied", lang), "error")
+        return _reply(lang, label("setstatus_denied", lang), "error")
     main, _, reason = args.partition("|")
     words = main.split()
     if len(words) < 2:
-        return _reply(lang, word("setstatus_usage", lang), "error")
+        return _reply(lang, label("setstatus_usage", lang), "error")
     gate, used = None, 1
     for n in range(min(4, len(words) - 1), 0, -1):  # a gate name may be several words: longest first
         gate = service.rules.gate_by_name(" ".join(words[:n]))
@@ -417,12 +343,12 @@ def set_status(service: Service, gate_number: int, status_en: str, status_zh: st
     change = service.store.set_gate_status(gate_number, status_en, status_zh or status_en, changed_by, reason)
     status = change.status_zh if lang == "zh" else change.status_en
     blocks = [
-        Block(kind="heading", text=word("setstatus_done", lang) + " · " + label("gate", lang, n=gate.number,
+        Block(kind="heading", text=label("setstatus_done", lang) + " · " + label("gate", lang, n=gate.number,
                                                                                  name=gate.name.get(lang))),
-        Block(kind="field", label=word("new_status", lang),
+        Block(kind="field", label=label("new_status", lang),
               text=f"{status} ({label('since', lang, date=change.since[:10])})", user_text=True),
         Block(kind="field", label=label("previous", lang), text=f"{previous} ({previous_since})", user_text=True),
     ]
     if reason:
-        blocks.append(Block(kind="field", label=word("reason_label", lang), text=reason, user_text=True))
+        blocks.append(Block(kind="field", label=label("reason_label", lang), text=reason, user_text=True))
     return Reply(kind="status", lang=lang, blocks=blocks)

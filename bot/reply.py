@@ -171,6 +171,76 @@ LABELS: dict[str, dict[str, str]] = {
     "link_err_no_headline": {"en": "the page has no title.", "zh": "网页没有标题。"},
     "link_err_failed": {"en": "reading it failed.", "zh": "读取失败。"},
     "link_more": {"en": "(Only the first {n} links were read.)", "zh": "(只读取了前 {n} 个链接。)"},
+    # digests and the living board
+    "digest_title": {"en": "Daily digest · {start} → {end}", "zh": "每日简报 · {start} → {end}"},
+    "signals": {"en": "Signals per gate", "zh": "各道门的信号"},
+    "signal_line": {
+        "en": "{gate}: {n} ({delta} vs 7-day average {avg}/day)",
+        "zh": "{gate}:{n} 条(较近7日日均 {avg} 条 {delta})",
+    },
+    "signal_line_new": {"en": "{gate}: {n} (no signals in the 7 days before)",
+                        "zh": "{gate}:{n} 条(此前7日没有信号)"},
+    "top_items": {"en": "Top items · {gate}", "zh": "要闻 · {gate}"},
+    "times": {"en": " (×{n})", "zh": "(×{n})"},
+    "status_changes": {"en": "Status changes", "zh": "状态变化"},
+    "status_change_item": {"en": "{gate}: {status}", "zh": "{gate}:{status}"},
+    "reason": {"en": " — reason: {reason}", "zh": " — 理由:{reason}"},
+    "corrections": {"en": "Feedback corrections", "zh": "反馈纠正"},
+    "correction_item": {
+        "en": "“{text}”: the bot said {said}, readers said {choice} ({n})",
+        "zh": "「{text}」:机器人判断为{said},读者认为是{choice}({n})",
+    },
+    "gate_short": {"en": "gate {n}", "zh": "第{n}道门"},
+    "no_gate_short": {"en": "no gate", "zh": "都不是"},
+    "board_now": {"en": "The board now", "zh": "当前四道门"},
+    "quiet": {"en": "No new signals since {start}.", "zh": "自 {start} 以来没有新的信号。"},
+    "momentum_board": {"en": " · 7 days here: {n}", "zh": " · 本群近7日:{n} 条"},
+    "momentum": {"en": "This chat, last 7 days", "zh": "本群近7日"},
+    "momentum_value": {"en": "{n} signal(s) for this gate", "zh": "这道门 {n} 条信号"},
+    # /digest
+    "digest_usage": {
+        "en": "Usage: /digest · /digest on HH:MM [time zone] · /digest off · /digest status · "
+              "/digest lang en|zh|auto. Example: /digest on 09:00 Asia/Shanghai",
+        "zh": "用法:/digest · /digest on HH:MM [时区] · /digest off · /digest status · "
+              "/digest lang en|zh|auto。例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_time": {
+        "en": "“{value}” is not a time. Use 24-hour HH:MM, e.g. /digest on 09:00 Asia/Shanghai",
+        "zh": "“{value}”不是有效时间。请用24小时制 HH:MM,例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_zone": {
+        "en": "Unknown time zone “{value}”. Use an IANA name, e.g. /digest on 09:00 Europe/Berlin",
+        "zh": "未知时区“{value}”。请用 IANA 时区名,例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "bad_lang": {"en": "Use /digest lang en, zh or auto.", "zh": "请用 /digest lang en、zh 或 auto。"},
+    "digest_on": {
+        "en": "Daily digest on: every day at {time} ({tz}). Next: {next}.",
+        "zh": "已开启每日简报:每天 {time}({tz})。下一次:{next}。",
+    },
+    "digest_off": {"en": "Daily digest off for this chat.", "zh": "已关闭本群的每日简报。"},
+    "digest_status_on": {
+        "en": "Daily digest: on, every day at {time} ({tz}). Next: {next}.",
+        "zh": "每日简报:已开启,每天 {time}({tz})。下一次:{next}。",
+    },
+    "digest_status_off": {
+        "en": "Daily digest: off. Turn it on with e.g. /digest on 09:00 Asia/Shanghai",
+        "zh": "每日简报:未开启。开启方法例如:/digest on 09:00 Asia/Shanghai",
+    },
+    "digest_last": {"en": "Last digest: {date} ({status}).", "zh": "上一次简报:{date}({status})。"},
+    "digest_lang": {"en": "Digest language: {value}.", "zh": "简报语言:{value}。"},
+    "lang_auto": {"en": "auto (the language most headlines here use)", "zh": "自动(本群大多数标题所用语言)"},
+    # /setstatus
+    "setstatus_usage": {
+        "en": "Usage: /setstatus <gate> <status text> [| reason], e.g. /setstatus 3 CANN fully open-sourced | announced 2026-08",
+        "zh": "用法:/setstatus <门> <状态> [| 理由],例如:/setstatus 3 CANN已全面开源 | 2026年8月宣布",
+    },
+    "setstatus_denied": {
+        "en": "Sorry, only the bot's admins can change a gate's status. Nothing was changed.",
+        "zh": "抱歉,只有管理员可以修改门的状态。没有做任何修改。",
+    },
+    "setstatus_done": {"en": "Status updated", "zh": "状态已更新"},
+    "new_status": {"en": "New status", "zh": "新状态"},
+    "reason_label": {"en": "Reason", "zh": "理由"},
 }
 
 HELP_COMMANDS: dict[str, list[str]] = {

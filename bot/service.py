@@ -18,7 +18,7 @@ from .models import Verdict
 from .reply import HELP_COMMANDS, Block, Choice, Reply, label
 from .rules import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
-from .digest import digest_command, momentum, setstatus_command, word
+from .digest import digest_command, momentum, setstatus_command
 from .text import fold, language_of
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Service:
             chat = self.store.message_chat(message_id) if message_id else None
             if chat is not None:
                 n = momentum(self, *chat).get(gate.number, 0)
-                blocks.append(Block(kind="field", label=word("momentum", lang), text=word("momentum_value", lang, n=n)))
+                blocks.append(Block(kind="field", label=label("momentum", lang), text=label("momentum_value", lang, n=n)))
             items = [
                 label("evidence_item", lang, match=e.match, cue=e.cue, weight=f"{e.weight:g}")
                 for e in verdict.evidence_for(verdict.gate)[:6]
@@ -279,7 +279,7 @@ class Service:
             status, since = self.current_status(gate, lang)
             line = label("board_line", lang, n=gate.number, name=gate.name.get(lang), status=f"{status} ({since})")
             if counts is not None:
-                line += word("momentum_board", lang, n=counts.get(gate.number, 0))
+                line += label("momentum_board", lang, n=counts.get(gate.number, 0))
             blocks.append(Block(kind="text", text=line))
         src = self.rules.source
         blocks.append(Block(kind="note", text=label("source", lang, title=src.title.get(lang), author=src.author)))
