@@ -15,6 +15,8 @@ import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from .hant import TABLE as HANT
+
 # Latin letters (after casefold), digits, CJK ideographs (BMP blocks incl. extension A and
 # compatibility ideographs). Other scripts are separators for matching purposes.
 _TOKEN = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -54,7 +56,8 @@ class Folded:
 
 def fold(text: str) -> Folded:
     # ASCII needs no NFKC, and its casefold is lower(): the common English case stays cheap.
-    nfkc = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    # Traditional characters fold to Simplified one for one, so offsets stay aligned.
+    nfkc = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold().translate(HANT)
     parts: list[str] = []
     starts: list[int] = []
     spans: list[tuple[int, int]] = []

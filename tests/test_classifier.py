@@ -140,3 +140,30 @@ def test_never_raises_and_is_deterministic(classifier, text):
     for gate in first.gates:
         for e in gate.evidence:
             assert 0 <= e.start <= e.end <= len(text)
+
+
+@pytest.mark.parametrize(
+    "text, gate",
+    [("昇騰CANN全面開源", 3), ("字節跳動向華為訂購10萬片昇騰晶片", 1), ("智算中心利用率不足三成,大量算力閒置", 2),
+     ("中小企業導入國產算力一體機", 4), ("輝達H20晶片對華出口許可獲批", 0)],
+)
+def test_traditional_chinese_folds_to_simplified(classifier, text, gate):
+    verdict = classifier.classify(text)
+    assert verdict.gate == gate and verdict.lang == "zh"
+    for g in verdict.gates:
+        for e in g.evidence:
+            assert text[e.start:e.end] == e.match  # offsets still point into the original
+
+
+def test_folding_leaves_simplified_cue_terms_alone(rules):
+    """A Simplified cue must survive the Traditional table (昇腾 is not 升腾); characters listed here are
+    Traditional variants written into the cues on purpose."""
+    from bot.hant import TABLE
+
+    deliberate = set("崑崙採據數為爾節紀線華購輝達騰點")
+    groups = [c for cues in rules.cues.values() for c in cues]
+    groups += rules.context.compute + rules.context.china + rules.context.off_domain
+    for cue in groups:
+        for term in cue.terms:
+            changed = {ch for ch in term if ord(ch) in TABLE} - deliberate
+            assert not changed, f"{term!r}: {changed} would be folded; add them to EXCLUDE in scripts/gen_hant.py"
