@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ipaddress
-import json
 import re
 import socket
 import ssl
@@ -735,39 +734,18 @@ class LinkReader:
 
 
 def cache_get(store: Store, url: str) -> LinkResult | None:
-    """A fresh cached result for `url`, else None. Rows hold their own expiry (see cache_put)."""
-    from .store import iso
-
-    now = iso(store.clock())
-    with store._lock:
-        rows = list(store.db["link_cache"].rows_where("url = ?", [url]))
-    if not rows:
-        return None
-    row = rows[0]
-    try:
-        meta = json.loads(row["error"] or "{}")
-    except ValueError:
-        meta = {}
-    if not isinstance(meta, dict) or (meta.get("expires") or "") <= now:
+    """A fresh cached result for `url`, else None."""
+    row = store.cached_link(url)
+    if row is None:
         return None
     return LinkResult(url, ok=bool(row["ok"]), title=row["title"] or "", description=row["description"] or "",
-                      error=meta.get("code", ""), detail=meta.get("detail", ""),
-                      verdict_json=row["verdict"] or "", cached=True)
+                      error=row["error"] or "", detail=row["detail"] or "", verdict_json=row["verdict"] or "",
+                      cached=True)
 
 
 def cache_put(store: Store, result: LinkResult, ttl: timedelta) -> None:
-    from .store import iso
-
-    now = store.clock()
-    # `error` holds JSON: the error code and detail, and when this row stops counting.
-    meta = {"code": result.error, "detail": result.detail[:500], "expires": iso(now + ttl)}
-    with store._lock, store.db.conn:
-        store.db["link_cache"].upsert(
-            {"url": result.url, "fetched_at": iso(now), "ok": int(result.ok), "title": result.title,
-             "description": result.description, "error": json.dumps(meta, ensure_ascii=False),
-             "verdict": result.verdict_json},
-            pk="url",
-        )
+    store.cache_link(result.url, ok=result.ok, title=result.title, description=result.description,
+                     error=result.error, detail=result.detail, verdict=result.verdict_json, ttl=ttl)
 
 
 # --------------------------------------------------------------------------- the service side

@@ -9,10 +9,11 @@ migrated on open; each migration runs once, in order, recorded in schema_migrati
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlite_utils
@@ -142,10 +143,27 @@ def _m3_digests(db: sqlite_utils.Database) -> None:
     db["subscriptions"].create_index(["enabled"])
 
 
+def _m4_link_cache_expiry(db: sqlite_utils.Database) -> None:
+    # Expiry and error detail get columns of their own; rows written before kept them as JSON in `error`.
+    table = db["link_cache"]
+    table.add_column("expires_at", str)
+    table.add_column("detail", str)
+    for row in list(table.rows):
+        try:
+            meta = json.loads(row["error"] or "{}")
+        except ValueError:
+            meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
+        table.update(row["url"], {"error": meta.get("code", ""), "detail": meta.get("detail", ""),
+                                  "expires_at": meta.get("expires", "")})
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
     ("0003_digests", _m3_digests),
+    ("0004_link_cache_expiry", _m4_link_cache_expiry),
 ]
 
 
@@ -268,6 +286,24 @@ class Store:
                 [platform, str(chat_id), str(message_ref)],
             ).fetchone()
         return row is not None
+
+    # ------------------------------------------------------------------ link cache
+
+    def cached_link(self, url: str) -> dict | None:
+        """The cached row for a URL while it has not expired, else None."""
+        with self._lock:
+            rows = list(self.db["link_cache"].rows_where("url = ? and expires_at > ?", [url, iso(self.clock())]))
+        return rows[0] if rows else None
+
+    def cache_link(self, url: str, *, ok: bool, title: str, description: str, error: str, detail: str,
+                   verdict: str, ttl: timedelta) -> None:
+        now = self.clock()
+        with self._lock, self.db.conn:
+            self.db["link_cache"].upsert(
+                {"url": url, "fetched_at": iso(now), "expires_at": iso(now + ttl), "ok": int(ok), "title": title,
+                 "description": description, "error": error, "detail": detail[:500], "verdict": verdict},
+                pk="url",
+            )
 
     def get_message(self, message_id: int) -> StoredMessage | None:
         with self._lock:

@@ -57,3 +57,22 @@ def test_processed_events_are_idempotent_across_reopen(tmp_path):
     assert not store.first_time("slack", "Ev1")
     assert store.first_time("telegram", "Ev1")
     store.close()
+
+
+def test_link_cache_rows_from_before_0004_are_converted(tmp_path):
+    path = tmp_path / "old.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    # Roll back to 0003: link_cache without expiry columns, expiry kept as JSON in `error`.
+    conn.execute("drop table link_cache")
+    conn.execute("create table link_cache (url text primary key, fetched_at text, ok integer, title text, "
+                 "description text, error text, verdict text)")
+    conn.execute("insert into link_cache values ('http://a/', '2026-11-21T00:00:00+00:00', 0, '', '', "
+                 "'{\"code\": \"timeout\", \"detail\": \"slow\", \"expires\": \"2999-01-01T00:00:00+00:00\"}', '')")
+    conn.execute("delete from schema_migrations where name = '0004_link_cache_expiry'")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    row = store.cached_link("http://a/")
+    assert row["error"] == "timeout" and row["detail"] == "slow" and row["expires_at"].startswith("2999")
+    store.close()
