@@ -160,3 +160,17 @@ def test_chat_reads_a_pasted_link(tmp_path):
     assert out.returncode == 0, out.stderr.decode()
     assert "第三道门" in out.stdout.decode() and "昇腾CANN全面开源" in out.stdout.decode()
     assert refused.returncode == 0 and "127.0.0.1" in refused.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [({}, "no adapter configured"),
+     ({"SLACK_BOT_TOKEN": "xoxb-not-real"}, "SLACK_SIGNING_SECRET is required")],
+)
+def test_run_without_usable_settings_exits_2(tmp_path, env, message):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "run"], capture_output=True, timeout=60, cwd=ROOT,
+                         env={**clean, "GATEBOT_DB": str(tmp_path / "g.db"), **env})
+    assert out.returncode == 2
+    assert message in out.stderr.decode() and "Traceback" not in out.stderr.decode()
+    assert "xoxb-not-real" not in out.stderr.decode()
