@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -366,5 +366,3 @@ def load_rules(root: Path | None = None) -> RuleSet:
         gaps=gaps,
     )
 
-
-Group = Literal["gate", "compute", "china", "off_domain"]
