@@ -1,6 +1,6 @@
 """Quality floors: a rule change that loses accuracy on the labeled sets fails here.
 
-The floors sit a little under today's figures (dev 0.946, held-out 0.915, held-out 2 0.961) so that
+The floors sit a little under today's figures (dev 0.946, held-out 0.915 / 0.961 / 0.94) so that
 an edit trading one line for another passes, and a real regression does not.
 """
 
@@ -17,6 +17,7 @@ SETS = [
     (ROOT.parent / "shared" / "dev-headlines.jsonl", 0.92),
     (ROOT / "tests" / "data" / "heldout-headlines.jsonl", 0.89),
     (ROOT / "tests" / "data" / "heldout2-headlines.jsonl", 0.93),
+    (ROOT / "tests" / "data" / "heldout3-headlines.jsonl", 0.90),
 ]
 
 
