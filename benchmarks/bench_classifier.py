@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.classifier import Classifier  # noqa: E402
-from bot.rules import load_rules  # noqa: E402
+from gatebot.classifier import Classifier  # noqa: E402
+from gatebot.ruleset import load_rules  # noqa: E402
 
 EN = [
     "{co} orders {n} {chip} chips as demand for domestic compute rises",
@@ -89,7 +89,7 @@ def main() -> None:
     colds = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bot.cli", "classify", "ByteDance orders Ascend 950PR chips"],
+        subprocess.run([sys.executable, "-m", "gatebot.cli", "classify", "ByteDance orders Ascend 950PR chips"],
                        cwd=ROOT, capture_output=True, check=True)
         colds.append(time.perf_counter() - t)
 

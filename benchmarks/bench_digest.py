@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.classifier import Classifier  # noqa: E402
-from bot.digest import build_digest  # noqa: E402
-from bot.rules import load_rules  # noqa: E402
-from bot.scheduler import due_digests  # noqa: E402
-from bot.service import Service  # noqa: E402
-from bot.store import Store, iso, text_key  # noqa: E402
+from gatebot.classifier import Classifier  # noqa: E402
+from gatebot.digest import build_digest  # noqa: E402
+from gatebot.ruleset import load_rules  # noqa: E402
+from gatebot.scheduler import due_digests  # noqa: E402
+from gatebot.service import Service  # noqa: E402
+from gatebot.store import Store, iso, text_key  # noqa: E402
 
 HEADLINES = [
     "ByteDance orders $5.6B of Ascend 950PR chips",

@@ -87,11 +87,11 @@ def summary(name: str, values: list[float]) -> dict:
 
 
 async def bench(port: int, n: int, delay: float, slow: float) -> list[dict]:
-    from bot.classifier import Classifier
-    from bot.links import AddressGuard, LinkReader
-    from bot.rules import load_rules
-    from bot.service import Message, Service
-    from bot.store import Store
+    from gatebot.classifier import Classifier
+    from gatebot.links import AddressGuard, LinkReader
+    from gatebot.ruleset import load_rules
+    from gatebot.service import Message, Service
+    from gatebot.store import Store
 
     tmp = tempfile.mkdtemp(prefix="bench-links-")
     rules = load_rules(ROOT / "rules")

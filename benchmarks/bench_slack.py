@@ -45,11 +45,11 @@ TOKEN = "xoxb-bench-token"
 async def child(slack_url: str, telegram_url: str | None, port: int, db: str, sync_normal: bool) -> int:
     import logging
 
-    from bot.rules import load_rules
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.store import Store
-    from handlers.run import serve
+    from gatebot.ruleset import load_rules
+    from gatebot.service import Service
+    from gatebot.settings import Settings
+    from gatebot.store import Store
+    from gatebot.handlers.run import serve
 
     logging.basicConfig(level=logging.WARNING)
     kwargs: dict = {"telegram_bot_token": None}
@@ -76,8 +76,8 @@ async def child(slack_url: str, telegram_url: str | None, port: int, db: str, sy
 
 def headlines(limit: int = 200) -> list[str]:
     """Held-out headlines the classifier puts on a gate (so a channel gets an answer)."""
-    from bot.classifier import Classifier
-    from bot.rules import load_rules
+    from gatebot.classifier import Classifier
+    from gatebot.ruleset import load_rules
 
     classifier = Classifier(load_rules(ROOT / "rules"))
     out = []

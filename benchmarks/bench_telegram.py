@@ -41,12 +41,12 @@ async def child(base_url: str, db: str, real_limits: bool) -> int:
     from aiohttp import web
     from telegram.ext import AIORateLimiter
 
-    from bot.rules import load_rules
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.store import Store
+    from gatebot.ruleset import load_rules
+    from gatebot.service import Service
+    from gatebot.settings import Settings
+    from gatebot.store import Store
     from fakes.telegram_api import TOKEN
-    from handlers import telegram
+    from gatebot.handlers import telegram
 
     logging.basicConfig(level=logging.WARNING)
     service = Service(load_rules(ROOT / "rules"), Store(db))
@@ -69,8 +69,8 @@ async def child(base_url: str, db: str, real_limits: bool) -> int:
 
 def headlines(limit: int = 200) -> list[str]:
     """Held-out headlines the classifier puts on a gate (so a group gets an answer)."""
-    from bot.classifier import Classifier
-    from bot.rules import load_rules
+    from gatebot.classifier import Classifier
+    from gatebot.ruleset import load_rules
 
     classifier = Classifier(load_rules(ROOT / "rules"))
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .classifier import Classifier
-from .rules import Located, RuleSet
+from .ruleset import Located, RuleSet
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import ahocorasick
 
 from .models import Evidence, GateScore, Verdict
-from .rules import Cue, RuleSet
+from .ruleset import Cue, RuleSet
 from .text import fold, fold_phrase, language_of
 
 MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching

@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _rules_and_classifier():
     from .classifier import Classifier
-    from .rules import RulesError, load_rules
+    from .ruleset import RulesError, load_rules
     from .settings import load_settings
 
     settings = load_settings()
@@ -107,7 +107,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from handlers.terminal import run_chat
+    from .handlers.terminal import run_chat
 
     from .links import LinkReader
 
@@ -150,7 +150,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from .checks import check_examples
     from .classifier import Classifier
-    from .rules import RulesError, load_rules
+    from .ruleset import RulesError, load_rules
     from .settings import load_settings
 
     root = args.dir or load_settings().gatebot_rules
@@ -179,7 +179,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from handlers.run import run_adapters
+    from .handlers.run import run_adapters
 
     from .links import LinkReader
 
@@ -222,7 +222,7 @@ def _send_digest(service, settings, platform: str, chat_id: str, reply) -> int:
 
     from aiohttp import web
 
-    from handlers.run import build_adapters
+    from .handlers.run import build_adapters
 
     async def send() -> int:
         adapters = {a.name: a for a in build_adapters(service, settings, web.Application())}

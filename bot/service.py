@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .classifier import MAX_CHARS, Classifier
 from .models import Verdict
 from .reply import HELP_COMMANDS, Block, Choice, Reply, label
-from .rules import Gate, RuleSet
+from .ruleset import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
 from .digest import digest_command, momentum, setstatus_command
 from .text import fold, language_of

@@ -14,9 +14,9 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.reply import Reply
-from bot.service import Service
-from bot.settings import Settings
+from gatebot.reply import Reply
+from gatebot.service import Service
+from gatebot.settings import Settings
 
 log = logging.getLogger("gatebot.run")
 
@@ -41,11 +41,11 @@ async def _health(request: web.Request) -> web.Response:
 def build_adapters(service: Service, settings: Settings, web_app: web.Application) -> list[Adapter]:
     adapters: list[Adapter] = []
     if settings.telegram_bot_token:
-        from handlers import telegram
+        from gatebot.handlers import telegram
 
         adapters.append(telegram.build(service, settings, web_app))
     if settings.slack_bot_token:
-        from handlers import slack
+        from gatebot.handlers import slack
 
         adapters.append(slack.build(service, settings, web_app))
     return adapters
@@ -78,7 +78,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter started", adapter.name)
-        from bot.scheduler import run_scheduler  # one digest scheduler for every adapter
+        from gatebot.scheduler import run_scheduler  # one digest scheduler for every adapter
 
         scheduler_task = asyncio.create_task(
             run_scheduler(service, {a.name: a for a in started}, stop, service.clock), name="digest-scheduler")

@@ -34,9 +34,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.reply import Reply
-from bot.service import Message, Service
-from bot.settings import Settings
+from gatebot.reply import Reply
+from gatebot.service import Message, Service
+from gatebot.settings import Settings
 
 from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks
 

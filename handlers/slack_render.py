@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.reply import Block, Reply
+from gatebot.reply import Block, Reply
 
 ACTION_PREFIX = "gatebot_vote"
 VOTE_BLOCK_ID = "gatebot_vote"

@@ -47,10 +47,10 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.ext._baseratelimiter import BaseRateLimiter
 
-from bot.links import entity_urls
-from bot.reply import HELP_COMMANDS, Reply, label
-from bot.service import Message, Service
-from bot.settings import Settings
+from gatebot.links import entity_urls
+from gatebot.reply import HELP_COMMANDS, Reply, label
+from gatebot.service import Message, Service
+from gatebot.settings import Settings
 
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.reply import Block, Reply
+from gatebot.reply import Block, Reply
 
 TELEGRAM_LIMIT = 4096
 CALLBACK_LIMIT = 64  # bytes of callback_data

@@ -12,8 +12,8 @@ import getpass
 import sys
 from typing import TextIO
 
-from bot.reply import Reply
-from bot.service import Message, Service
+from gatebot.reply import Reply
+from gatebot.service import Message, Service
 
 PLATFORM = "terminal"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.classifier import Classifier
-from bot.reply import Reply
-from bot.rules import RuleSet, load_rules
-from bot.service import Message, Service
-from bot.store import Store
+from gatebot.classifier import Classifier
+from gatebot.reply import Reply
+from gatebot.ruleset import RuleSet, load_rules
+from gatebot.service import Message, Service
+from gatebot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.text import detect_language, fold, fold_phrase
+from gatebot.text import detect_language, fold, fold_phrase
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_traditional_chinese_folds_to_simplified(classifier, text, gate):
 def test_folding_leaves_simplified_cue_terms_alone(rules):
     """A Simplified cue must survive the Traditional table (昇腾 is not 升腾); characters listed here are
     Traditional variants written into the cues on purpose."""
-    from bot.hant import TABLE
+    from gatebot.hant import TABLE
 
     deliberate = set("崑崙採據數為爾節紀線華購輝達騰點")
     groups = [c for cues in rules.cues.values() for c in cues]

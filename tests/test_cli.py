@@ -16,7 +16,7 @@ FIXTURE = ROOT / "tests" / "data" / "eval-fixture.jsonl"
 
 def gatebot(*args: str, stdin: bytes | None = None, env: dict | None = None, cwd: Path | None = None):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], input=stdin, capture_output=True,
                           env=full_env, cwd=cwd or ROOT, timeout=60)
 
 
@@ -121,7 +121,7 @@ def test_chat_piped_uses_gatebot_db(tmp_path):
 def test_chat_defaults_to_gatebot_db_in_cwd(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GATEBOT_DB"}
     env["PYTHONPATH"] = str(ROOT)
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "chat"], input="hello\n".encode(), capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "chat"], input="hello\n".encode(), capture_output=True,
                          env=env, cwd=tmp_path, timeout=60)
     assert out.returncode == 0
     assert (tmp_path / "gatebot.db").exists()
@@ -169,7 +169,7 @@ def test_chat_reads_a_pasted_link(tmp_path):
 )
 def test_run_without_usable_settings_exits_2(tmp_path, env, message):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "run"], capture_output=True, timeout=60, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "run"], capture_output=True, timeout=60, cwd=ROOT,
                          env={**clean, "GATEBOT_DB": str(tmp_path / "g.db"), **env})
     assert out.returncode == 2
     assert message in out.stderr.decode() and "Traceback" not in out.stderr.decode()

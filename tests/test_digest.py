@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.digest import build_digest, compute_digest, first_url, is_admin
-from bot.service import Message, Service
-from bot.store import Store
+from gatebot.digest import build_digest, compute_digest, first_url, is_admin
+from gatebot.service import Message, Service
+from gatebot.store import Store
 
 UTC = timezone.utc
 T0 = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
@@ -315,7 +315,7 @@ def test_board_and_verdict_show_momentum(svc, clock):
 
 
 def test_cli_status_set_and_digest(tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from gatebot.cli import main
 
     monkeypatch.setenv("GATEBOT_DB", str(tmp_path / "cli.db"))
     for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"):

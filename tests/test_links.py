@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bot import links
-from bot.links import (
+from gatebot import links
+from gatebot.links import (
     AddressGuard,
     FetchTimeout,
     LinkFetcher,
@@ -33,8 +33,8 @@ from bot.links import (
     parse_headline,
     parse_ipv4_literal,
 )
-from bot.reply import label
-from bot.service import Message, Service
+from gatebot.reply import label
+from gatebot.service import Message, Service
 
 EN = "Huawei takes the fight to Nvidia CUDA by making its Ascend AI GPU software open source"
 ZH = "字节跳动采购56亿美元昇腾950PR芯片"

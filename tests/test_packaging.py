@@ -1,4 +1,4 @@
-"""A plain `pip install .` into a fresh venv finds the rules at run time."""
+"""A plain `pip install .` into a fresh venv installs one import name, gatebot, and finds the rules."""
 
 from __future__ import annotations
 
@@ -41,9 +41,19 @@ def test_wheel_installs_and_runs(tmp_path):
                          env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Gate" not in out.stderr and "Policy procurement" in out.stdout
-    where = subprocess.run([str(py), "-c", "import bot.rules as r; print(r.default_rules_dir())"],
+    where = subprocess.run([str(py), "-c", "import gatebot.ruleset as r; print(r.default_rules_dir())"],
                            capture_output=True, text=True, cwd=workdir, env=env, timeout=60).stdout
-    assert "_rules" in where and str(ROOT) not in where
+    assert where.strip().endswith("gatebot/rules") and str(ROOT) not in where
+    # One import name in site-packages: nothing generic (bot, handlers, rules) lands beside it.
+    purelib = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+    installed = sorted(p.name for p in purelib.iterdir() if p.name not in ("parent.pth", "__pycache__")
+                       and not p.name.startswith(("pip", "_distutils_hack", "distutils-precedence", "setuptools",
+                                                  "pkg_resources")))
+    assert installed == ["gatebot", "gatebot-" + wheel.name.split("-")[1] + ".dist-info"], installed
+    version = subprocess.run([str(env_dir / "bin" / "gatebot"), "--version"], capture_output=True, text=True,
+                             cwd=workdir, env=env, timeout=60)
+    assert version.returncode == 0 and version.stdout.strip().endswith(wheel.name.split("-")[1]), version
     out = subprocess.run([str(env_dir / "bin" / "gatebot"), "rules", "check"], capture_output=True, text=True,
                          cwd=workdir, env=env, timeout=60)
     assert out.returncode == 0, out.stderr

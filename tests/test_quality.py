@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import evaluate, read_lines
+from gatebot.evaluate import evaluate, read_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = [

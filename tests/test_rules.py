@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.checks import check_examples
-from bot.rules import RulesError, load_rules
+from gatebot.checks import check_examples
+from gatebot.ruleset import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +105,7 @@ def test_failing_example_is_reported(rules_copy):
     path = rules_copy / "cues" / "3-ecosystem.yaml"
     text = path.read_text(encoding="utf-8").replace('    - "昇腾CANN全面开源"\n', '    - "今天天气很好"\n', 1)
     path.write_text(text, encoding="utf-8")
-    from bot.classifier import Classifier
+    from gatebot.classifier import Classifier
 
     rules = load_rules(rules_copy)
     must, _ = check_examples(rules, Classifier(rules))

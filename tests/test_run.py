@@ -7,11 +7,11 @@ import json
 
 import aiohttp
 
-from bot.settings import Settings
+from gatebot.settings import Settings
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import TOKEN as TG_TOKEN
 from fakes.telegram_api import FakeTelegram
-from handlers.run import serve
+from gatebot.handlers.run import serve
 from test_slack import CHANNEL, SECRET, free_port, message, sign
 from test_slack import TOKEN as SLACK_TOKEN
 from test_slack import event_callback

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import scheduler as sched
-from bot.scheduler import Scheduler, due_at, due_digests, next_due, parse_hhmm, resolve_zone, run_scheduler
-from bot.service import Service
-from bot.store import Store
+from gatebot import scheduler as sched
+from gatebot.scheduler import Scheduler, due_at, due_digests, next_due, parse_hhmm, resolve_zone, run_scheduler
+from gatebot.service import Service
+from gatebot.store import Store
 
 UTC = timezone.utc
 
@@ -271,7 +271,7 @@ def test_off_stops_digests(rules, classifier, tmp_path):
 
 
 def test_second_digest_covers_since_the_first(rules, classifier, tmp_path):
-    from bot.service import Message
+    from gatebot.service import Message
 
     clock = Clock(datetime(2026, 5, 1, 0, 0, tzinfo=UTC))
     service = make_service(rules, classifier, tmp_path / "g.db", clock)
@@ -310,7 +310,7 @@ def test_run_scheduler_loop_is_bounded_and_stops(rules, classifier, tmp_path):
 
 
 def test_serve_runs_one_scheduler_for_all_adapters(rules, classifier, tmp_path, monkeypatch):
-    from handlers import run as run_mod
+    from gatebot.handlers import run as run_mod
 
     clock = Clock(datetime(2026, 5, 1, 0, 0, tzinfo=UTC))
     service = make_service(rules, classifier, tmp_path / "g.db", clock)

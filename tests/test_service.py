@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.service import Message, Service
-from bot.store import Store
+from gatebot.service import Message, Service
+from gatebot.store import Store
 
 
 def test_group_headline_gets_the_gate_status_and_risk(testbot):

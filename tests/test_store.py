@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.models import Verdict
-from bot.store import MIGRATIONS, Store
+from gatebot.models import Verdict
+from gatebot.store import MIGRATIONS, Store
 
 
 def test_schema_created_in_wal_mode(tmp_path):

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.reply import Block, Choice, Reply, label
-from bot.service import Service
-from bot.settings import Settings
-from handlers import telegram
-from handlers.run import serve
-from handlers.telegram_render import (
+from gatebot.reply import Block, Choice, Reply, label
+from gatebot.service import Service
+from gatebot.settings import Settings
+from gatebot.handlers import telegram
+from gatebot.handlers.run import serve
+from gatebot.handlers.telegram_render import (
     TELEGRAM_LIMIT,
     callback_data,
     keyboard,
@@ -552,7 +552,7 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
             env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url,
                        GATEBOT_DB=str(tmp_path / "g.db"), GATEBOT_LOG_LEVEL="DEBUG")
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", cwd=str(root), env=env,
+                sys.executable, "-m", "gatebot.cli", "run", cwd=str(root), env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             try:
                 await fake.wait_calls("getUpdates", 1, timeout=20)
@@ -569,7 +569,7 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
     code, output = run(scenario(), timeout=45)
     assert code == 0, output[-2000:]
     assert "Application.stop() complete" in output
-    from bot.store import Store
+    from gatebot.store import Store
 
     store = Store(tmp_path / "g.db")
     try:
@@ -581,7 +581,7 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
 
 def test_text_link_entity_is_read_and_its_headline_quoted(service: Service) -> None:
     """A text_link hides its URL behind words: the adapter passes it to the link reader."""
-    from bot.links import AddressGuard, LinkReader
+    from gatebot.links import AddressGuard, LinkReader
 
     page = ('<html><head><meta property="og:title" content="ByteDance orders $5.6B of Ascend 950PR chips">'
             "</head><body>news</body></html>")

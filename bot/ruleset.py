@@ -213,7 +213,7 @@ def default_rules_dir() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "rules", here / "_rules"):
+    for candidate in (here.parent / "rules", here / "rules"):
         if (candidate / "gates.yaml").is_file():
             return candidate
     return here.parent / "rules"
