@@ -5,11 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 RUN useradd --create-home --uid 10001 gatebot && mkdir /data && chown gatebot /data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY rules ./rules
-RUN pip install . && gatebot rules check
+RUN pip install -c constraints.txt . && gatebot rules check
 
 USER gatebot
 VOLUME /data

@@ -1,4 +1,4 @@
-"""Digest benchmark (issue 5): 1,000,000 classified messages across 1,000 chats.
+"""Digest benchmark: 1,000,000 classified messages across 1,000 chats.
 
 Measures: p99 digest build over 100 chats (target <= 100 ms), the due-check over every
 subscription (target <= 50 ms), and the database file size (target < 1 GB).

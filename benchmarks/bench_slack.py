@@ -45,11 +45,11 @@ TOKEN = "xoxb-bench-token"
 async def child(slack_url: str, telegram_url: str | None, port: int, db: str, sync_normal: bool) -> int:
     import logging
 
+    from gatebot.handlers.run import serve
     from gatebot.ruleset import load_rules
     from gatebot.service import Service
     from gatebot.settings import Settings
     from gatebot.store import Store
-    from gatebot.handlers.run import serve
 
     logging.basicConfig(level=logging.WARNING)
     kwargs: dict = {"telegram_bot_token": None}
@@ -113,7 +113,6 @@ def summary(name: str, values: list[float]) -> str:
 
 async def drive(args: argparse.Namespace) -> int:
     import aiohttp
-
     from fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI
     from fakes.telegram_api import FakeTelegram
 

@@ -39,14 +39,13 @@ async def child(base_url: str, db: str, real_limits: bool) -> int:
     import logging
 
     from aiohttp import web
-    from telegram.ext import AIORateLimiter
-
+    from fakes.telegram_api import TOKEN
+    from gatebot.handlers import telegram
     from gatebot.ruleset import load_rules
     from gatebot.service import Service
     from gatebot.settings import Settings
     from gatebot.store import Store
-    from fakes.telegram_api import TOKEN
-    from gatebot.handlers import telegram
+    from telegram.ext import AIORateLimiter
 
     logging.basicConfig(level=logging.WARNING)
     service = Service(load_rules(ROOT / "rules"), Store(db))

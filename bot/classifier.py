@@ -129,7 +129,7 @@ class Classifier:
 
         # An off-domain sense inside a gate cue is not off-domain: "ordinary office PC" is gate 4.
         gate_spans = kept.get("gate", [])
-        for cue_id, (entry, start, end) in list(best.get("off_domain", {}).items()):
+        for cue_id, (_entry, start, end) in list(best.get("off_domain", {}).items()):
             if any(s <= start and end <= e for s, e in gate_spans):
                 del best["off_domain"][cue_id]
 

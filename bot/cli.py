@@ -108,7 +108,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from .handlers.terminal import run_chat
-
     from .links import LinkReader
 
     settings, service = _service()
@@ -180,7 +179,6 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .handlers.run import run_adapters
-
     from .links import LinkReader
 
     settings, service = _service()

@@ -1,4 +1,4 @@
-"""Daily digests and the living board's commands (issue 5).
+"""Daily digests and the living board's commands.
 
 `build_digest` says what a chat's news did to each gate in a window: signals per gate against the
 previous 7-day daily average, the top items per gate (deduplicated), status changes, feedback
@@ -18,14 +18,33 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .reply import Block, Reply, label
-from .store import iso, text_key
+from .ruleset import Gate, RuleSet
+from .store import Store, iso, text_key
 from .text import detect_language
+from .timing import next_due, parse_hhmm, resolve_zone
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .service import Service
+
+class Service(Protocol):
+    """What digests need of the service that calls them (the service sits above this module)."""
+
+    rules: RuleSet
+    store: Store
+    admins: frozenset[str]  # user ids allowed to /setstatus
+    default_tz: str  # zone for `/digest on HH:MM` without one
+
+    def clock(self) -> datetime: ...
+
+
+def current_status(store: Store, gate: Gate, lang: str) -> tuple[str, str]:
+    """The gate's status and since when: the store's if an admin changed it, else the checklist's."""
+    change = store.gate_status(gate.number)
+    if change is None:
+        return gate.status.get(lang), label("since_checklist", lang)
+    text = change.status_zh if lang == "zh" and change.status_zh else change.status_en
+    return text, label("since", lang, date=change.since[:10])
 
 MAX_WINDOW = timedelta(days=7)
 FIRST_WINDOW = timedelta(hours=24)
@@ -35,6 +54,7 @@ ITEM_CHARS = 200
 MOMENTUM_WINDOW = timedelta(days=7)
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+_URL_TRAIL = ".,;:!?。,"  # punctuation that ends a sentence, not the URL
 
 
 
@@ -52,7 +72,7 @@ def _neg(ts: str) -> tuple:
 
 def first_url(text: str) -> str | None:
     match = _URL.search(text or "")
-    return match.group(0).rstrip(".,;:!?。,") if match else None
+    return match.group(0).rstrip(_URL_TRAIL) if match else None
 
 
 def _cut(text: str, n: int = ITEM_CHARS) -> str:
@@ -140,7 +160,7 @@ def compute_digest(service: Service, platform: str, chat_id: str, *, now: dateti
             entry[2] = max(entry[2], latest)
             entry[3] = entry[3] or first_url(text)
     top: dict[int, list[tuple[str, int, str | None]]] = {}
-    for (gate, _), (text, times, latest, url) in sorted(
+    for (gate, _), (text, times, _latest, url) in sorted(
             merged.items(), key=lambda kv: (kv[0][0], -kv[1][1], _neg(kv[1][2]))):
         bucket = top.setdefault(gate, [])
         if len(bucket) < TOP_PER_GATE:
@@ -225,7 +245,7 @@ def render_digest(service: Service, digest: Digest) -> Reply:
         blocks.append(Block(kind="list", label=label("corrections", lang), items=items, user_text=True))
     board = []
     for gate in rules.gates.values():
-        status, since = service.current_status(gate, lang)
+        status, since = current_status(service.store, gate, lang)
         board.append(label("board_line", lang, n=gate.number, name=gate.name.get(lang),
                            status=f"{_cut(status, 160)} ({since})"))
     blocks.append(Block(kind="list", label=label("board_now", lang), items=board))
@@ -253,8 +273,6 @@ def _reply(lang: str, text: str, kind: str = "status", user_text: bool = False) 
 
 def digest_command(service: Service, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
     """/digest · /digest on HH:MM [zone] · /digest off · /digest status · /digest lang en|zh|auto"""
-    from . import scheduler  # scheduler imports this module
-
     parts = args.split()
     now = service.clock()
     if not parts:
@@ -264,16 +282,16 @@ def digest_command(service: Service, platform: str, chat_id: str, user_id: str, 
     if verb == "on":
         if len(parts) < 2 or len(parts) > 3:
             return _reply(sub_lang, label("digest_usage", sub_lang), "error")
-        hhmm = scheduler.parse_hhmm(parts[1])
+        hhmm = parse_hhmm(parts[1])
         if hhmm is None:
             return _reply(sub_lang, label("bad_time", sub_lang, value=parts[1][:20]), "error", True)
-        zone_name = parts[2] if len(parts) == 3 else (getattr(service, "default_tz", "") or "UTC")
-        zone = scheduler.resolve_zone(zone_name)
+        zone_name = parts[2] if len(parts) == 3 else (service.default_tz or "UTC")
+        zone = resolve_zone(zone_name)
         if zone is None:
             return _reply(sub_lang, label("bad_zone", sub_lang, value=zone_name[:60]), "error", True)
         time_text = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
         sub = service.store.set_subscription(platform, chat_id, enabled=1, time=time_text, tz=zone.key)
-        nxt = scheduler.next_due(sub, now)
+        nxt = next_due(sub, now)
         return _reply(sub_lang, label("digest_on", sub_lang, time=time_text, tz=zone.key, next=_fmt_local(nxt, zone)))
     if verb == "off" and len(parts) == 1:
         if service.store.get_subscription(platform, chat_id):
@@ -283,8 +301,8 @@ def digest_command(service: Service, platform: str, chat_id: str, user_id: str, 
         sub = service.store.get_subscription(platform, chat_id)
         lines = []
         if sub and sub["enabled"]:
-            zone = scheduler.resolve_zone(sub["tz"]) or timezone.utc
-            nxt = scheduler.next_due(sub, now)
+            zone = resolve_zone(sub["tz"]) or timezone.utc
+            nxt = next_due(sub, now)
             lines.append(label("digest_status_on", sub_lang, time=sub["time"], tz=sub["tz"], next=_fmt_local(nxt, zone)))
         else:
             lines.append(label("digest_status_off", sub_lang))
@@ -317,7 +335,7 @@ def is_admin(admins: Iterable[str], platform: str, user_id: str) -> bool:
 
 def setstatus_command(service: Service, platform: str, user_id: str, args: str, lang: str) -> Reply:
     """/setstatus <gate> <text> [| reason]: admins only."""
-    if not is_admin(getattr(service, "admins", frozenset()), platform, user_id):
+    if not is_admin(service.admins, platform, user_id):
         return _reply(lang, label("setstatus_denied", lang), "error")
     main, _, reason = args.partition("|")
     words = main.split()
@@ -339,7 +357,7 @@ def setstatus_command(service: Service, platform: str, user_id: str, args: str, 
 def set_status(service: Service, gate_number: int, status_en: str, status_zh: str, changed_by: str,
                reason: str, lang: str) -> Reply:
     gate = service.rules.gates[gate_number]
-    previous, previous_since = service.current_status(gate, lang)
+    previous, previous_since = current_status(service.store, gate, lang)
     change = service.store.set_gate_status(gate_number, status_en, status_zh or status_en, changed_by, reason)
     status = change.status_zh if lang == "zh" else change.status_en
     blocks = [

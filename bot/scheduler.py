@@ -1,10 +1,7 @@
-"""One digest scheduler for every adapter (issue 5).
+"""One digest scheduler for every adapter.
 
-A subscription says HH:MM in an IANA zone. For each local date D its due moment is D at HH:MM in
-that zone, resolved with fold=0: a time that does not exist (spring forward) lands just after the
-gap, a time that happens twice (fall back) is taken at its first occurrence. Digests are keyed by
-(platform, chat_id, local date), so a day is never doubled, and every local date has exactly one
-due moment, so none is skipped.
+Digests are keyed by (platform, chat_id, local date) and each local date has exactly one due
+moment (see timing.py), so a day is never doubled and none is skipped.
 
 Exactly once: a digest row is claimed in the database (status pending) before the send, then
 marked sent, or failed with a retry time (bounded attempts, exponential backoff). A restart reads
@@ -20,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import Any
 
 from .digest import build_digest, digest_window
 from .store import iso, utcnow
+from .timing import due_at, local_date_of, parse_hhmm, resolve_zone
 
 log = logging.getLogger("gatebot.scheduler")
 
@@ -38,64 +33,6 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(minutes=30)
 SEND_TIMEOUT = 60.0  # seconds
-
-_HHMM = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
-
-
-def parse_hhmm(value: str) -> tuple[int, int] | None:
-    match = _HHMM.match((value or "").strip())
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> dict[str, str]:
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
-
-
-@lru_cache(maxsize=4096)
-def resolve_zone(name: str) -> zoneinfo.ZoneInfo | None:
-    """An IANA zone by name (case-insensitive), or None."""
-    name = (name or "").strip()
-    if not name or len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name):
-        return None
-    canonical = _zone_names().get(name.lower())
-    if canonical is None:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(canonical)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def due_at(local_date: date, hhmm: tuple[int, int], zone: zoneinfo.ZoneInfo) -> datetime:
-    """The UTC moment of HH:MM on a local date (fold=0: first occurrence; a gap time moves past the gap)."""
-    local = datetime.combine(local_date, time(hhmm[0], hhmm[1]), tzinfo=zone)
-    return local.astimezone(timezone.utc)
-
-
-def local_date_of(now: datetime, zone: zoneinfo.ZoneInfo) -> date:
-    return now.astimezone(zone).date()
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    ts = datetime.fromisoformat(value)
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
-def next_due(sub: Mapping[str, Any], now: datetime) -> datetime | None:
-    """When the subscription's next digest is due (UTC), for status replies."""
-    hhmm, zone = parse_hhmm(sub.get("time") or ""), resolve_zone(sub.get("tz") or "")
-    if hhmm is None or zone is None:
-        return None
-    updated = _parse(sub.get("updated_at")) or now
-    day = local_date_of(now, zone)
-    for offset in range(3):  # bounded: today, tomorrow or the day after
-        due = due_at(day + timedelta(days=offset), hhmm, zone)
-        if due >= now and due >= updated:
-            return due
-    return None
 
 
 def backoff(attempt: int) -> timedelta:

@@ -11,18 +11,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .classifier import MAX_CHARS, Classifier
+from .digest import current_status, digest_command, momentum, setstatus_command
+from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
-from .reply import HELP_COMMANDS, Block, Choice, Reply, label
+from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label
 from .ruleset import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
-from .digest import digest_command, momentum, setstatus_command
 from .text import fold, language_of
-
-if TYPE_CHECKING:
-    from .links import LinkReader
 
 # Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -50,6 +47,10 @@ class VoteResult:
 
 def clean(text: str) -> str:
     return _CONTROL.sub("", text or "").strip()
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def command_lang(args: str, hint: str | None) -> str:
@@ -97,9 +98,7 @@ class Service:
         """The async entry point adapters call; reading pasted links plugs in here."""
         if self.link_reader is None:
             return self.handle_message(msg)
-        from .links import handle_with_links  # links are read only when `service.link_reader` is set
-
-        return await handle_with_links(self, msg)
+        return await self._handle_with_links(msg)
 
     async def ahandle_command(
         self,
@@ -114,11 +113,51 @@ class Service:
         """The async entry point for commands (see handle_command)."""
         if (self.link_reader is not None and clean(args)
                 and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
-            from .links import handle_with_links  # /classify <link>: read it, always answer
-
-            return await handle_with_links(self, Message(platform, chat_id, user_id, args, message_ref=message_ref),
-                                           always=True)
+            # /classify <link>: read it, always answer
+            return await self._handle_with_links(Message(platform, chat_id, user_id, args, message_ref=message_ref),
+                                                 always=True)
         return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref)
+
+    async def _handle_with_links(self, msg: Message, *, always: bool = False) -> Reply | None:
+        """A message that may hold links (`always`: /classify, which always answers).
+
+        Without links this is the plain handling. With links: read them, classify the user's own
+        text together with the headlines read, store the message (its text followed by the
+        headlines, so the digest can list the item with its link), and answer with the headlines
+        quoted and a note for each link that could not be read.
+        """
+        reader = self.link_reader
+        raw = clean(msg.text)
+        found = extract_links(raw, extra=msg.links)
+        if reader is None or not found.urls:
+            return self.classify_command(msg) if always else self.handle_message(msg)
+        results = await reader.read_many(found.urls, self.store, self.classifier.classify)
+        read = [r for r in results if r.ok]
+        combined = "\n".join(p for p in [found.text, *(r.headline_text for r in read)] if p)
+        verdict = self.classifier.classify(combined)
+        stored = "\n".join([raw, *(r.title for r in read)])
+        message_id, earlier = self.store.add_message(
+            platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=stored,
+            verdict=verdict, message_ref=msg.message_ref,
+        )
+        if verdict.gate == 0 and not (always or msg.is_direct or msg.addressed):
+            return None
+        reply = self._verdict_reply(verdict, combined, message_id, earlier)
+        lang = reply.lang
+        top: list[Block] = []
+        if always and found.text:
+            top.append(Block(kind="quote", text=_cut(found.text, 300), user_text=True))
+        for r in read:
+            top.append(Block(kind="quote", text=r.title[:300], user_text=True))
+        for r in results:
+            if not r.ok:
+                key = f"link_err_{r.error}" if f"link_err_{r.error}" in LABELS else "link_err_failed"
+                top.append(Block(kind="note", text=label("link_unreadable", lang, url=_cut(r.url, 80), why=label(key, lang)),
+                                 user_text=True))
+        if found.more:
+            top.append(Block(kind="note", text=label("link_more", lang, n=MAX_LINKS)))
+        reply.blocks[0:0] = top
+        return reply
 
     def classify_command(self, msg: Message) -> Reply:
         """/classify <text>: always answers, quoting what it classified."""
@@ -197,11 +236,7 @@ class Service:
 
     def current_status(self, gate: Gate, lang: str) -> tuple[str, str]:
         """The gate's status and since when, from the store if changed, else the checklist's."""
-        change = self.store.gate_status(gate.number)
-        if change is None:
-            return gate.status.get(lang), label("since_checklist", lang)
-        text = change.status_zh if lang == "zh" and change.status_zh else change.status_en
-        return text, label("since", lang, date=change.since[:10])
+        return current_status(self.store, gate, lang)
 
     def _gate_title(self, gate: Gate, lang: str) -> str:
         return label("gate", lang, n=gate.number, name=gate.name.get(lang))

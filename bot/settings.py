@@ -1,4 +1,8 @@
-"""Settings from the environment (pydantic-settings). Secrets are SecretStr: never printed."""
+"""Settings from the environment (pydantic-settings). Secrets are SecretStr: never printed.
+
+A `.env` file in the working directory is read too (KEY=value lines); the real environment wins
+over it, so a deployment can keep defaults in the file and override one value per run.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", env_file=".env",
+                                      env_file_encoding="utf-8")
 
     gatebot_db: str = Field("gatebot.db", description="SQLite file")
     gatebot_rules: str | None = Field(None, description="rules directory (default: the shipped rules)")

@@ -388,7 +388,7 @@ class Store:
             )
             return cur.rowcount == 1
 
-    # ------------------------------------------------------------------ digests (issue 5)
+    # ------------------------------------------------------------------ digests
 
     def get_subscription(self, platform: str, chat_id: str) -> dict | None:
         with self._lock:

@@ -13,7 +13,6 @@ import signal
 from typing import Protocol
 
 from aiohttp import web
-
 from gatebot.reply import Reply
 from gatebot.service import Service
 from gatebot.settings import Settings

@@ -23,6 +23,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from gatebot.reply import Reply
+from gatebot.service import Message, Service
+from gatebot.settings import Settings
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -33,10 +36,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-
-from gatebot.reply import Reply
-from gatebot.service import Message, Service
-from gatebot.settings import Settings
 
 from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks
 

@@ -34,23 +34,24 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from aiohttp import web
+from gatebot.links import entity_urls
+from gatebot.reply import HELP_COMMANDS, Reply, label
+from gatebot.service import Message, Service
+from gatebot.settings import Settings
 from telegram import (
     BotCommand,
     CallbackQuery,
     LinkPreviewOptions,
-    Message as TgMessage,
     ReplyParameters,
     Update,
+)
+from telegram import (
+    Message as TgMessage,
 )
 from telegram.constants import ChatType, MessageEntityType, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.ext._baseratelimiter import BaseRateLimiter
-
-from gatebot.links import entity_urls
-from gatebot.reply import HELP_COMMANDS, Reply, label
-from gatebot.service import Message, Service
-from gatebot.settings import Settings
 
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
 from gatebot.reply import Block, Reply
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 TELEGRAM_LIMIT = 4096
 CALLBACK_LIMIT = 64  # bytes of callback_data

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from gatebot.classifier import Classifier
 from gatebot.reply import Reply
 from gatebot.ruleset import RuleSet, load_rules

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from gatebot.text import detect_language, fold, fold_phrase
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from gatebot.text import detect_language, fold, fold_phrase
 
 
 @pytest.mark.parametrize(

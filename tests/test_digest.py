@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from gatebot.digest import build_digest, compute_digest, first_url, is_admin
 from gatebot.service import Message, Service
 from gatebot.store import Store

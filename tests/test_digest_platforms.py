@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from gatebot.digest import build_digest
-from gatebot.service import Message, Service
 from gatebot.handlers.slack_render import MAX_BLOCKS, MAX_SECTION, render_blocks
 from gatebot.handlers.telegram_render import TELEGRAM_LIMIT, render_chunks, tg_len
+from gatebot.service import Message, Service
 from test_slack import CHANNEL, slack  # noqa: F401 - the `slack` fixture runs the real app
 from test_telegram import GROUP, HEADLINE, polling_bot, reply_to, run
 

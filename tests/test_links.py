@@ -1,4 +1,4 @@
-"""Pasted links (bot/links.py): extraction, the address guard, fetching from local servers, the cache.
+"""Pasted links (links.py, fetch.py, page.py): extraction, the address guard, fetching from local servers, the cache.
 
 Every server here listens on 127.0.0.1, so tests that fetch use AddressGuard(allow_private=True)
 (what GATEBOT_FETCH_ALLOW_PRIVATE=1 sets), except the guard tests, which use a stub resolver or
@@ -16,23 +16,20 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from gatebot import links
-from gatebot.links import (
+from gatebot import fetch, links
+from gatebot.fetch import (
     AddressGuard,
     FetchTimeout,
     LinkFetcher,
-    LinkReader,
     NotHTML,
     RefusedAddress,
     TooManyRedirects,
     UnsupportedScheme,
     address_problem,
-    decode_html,
-    extract_links,
-    parse_headline,
     parse_ipv4_literal,
 )
+from gatebot.links import LinkReader, extract_links
+from gatebot.page import decode_html, parse_headline
 from gatebot.reply import label
 from gatebot.service import Message, Service
 
@@ -188,14 +185,14 @@ def test_three_megabyte_page_is_cut_at_two_and_still_classified(bot: Service, si
     reply = ask(bot, url)
     assert reply.verdict.gate == 3 and quotes(reply) == [EN]
     page_ = asyncio.run(LinkFetcher(OPEN).fetch(url))
-    assert page_.truncated and page_.size == links.MAX_BYTES
+    assert page_.truncated and page_.size == fetch.MAX_BYTES
 
 
 def test_gzip_body_is_capped_after_decoding(site: Site) -> None:
     html = page(f"<title>{EN}</title>", body="<p>" + "y" * 5_000_000 + "</p>")
     url = site.html("/gz", gzip.compress(html.encode()), headers={"Content-Encoding": "gzip"})
     got = asyncio.run(LinkFetcher(OPEN).fetch(url))
-    assert got.title == EN and got.truncated and got.size == links.MAX_BYTES
+    assert got.title == EN and got.truncated and got.size == fetch.MAX_BYTES
 
 
 def test_slow_page_times_out_and_the_reply_still_comes(service: Service, site: Site) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from gatebot.evaluate import evaluate, read_lines
 
 ROOT = Path(__file__).resolve().parent.parent

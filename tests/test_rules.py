@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from gatebot.checks import check_examples
 from gatebot.ruleset import RulesError, load_rules
 

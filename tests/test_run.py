@@ -6,15 +6,13 @@ import asyncio
 import json
 
 import aiohttp
-
-from gatebot.settings import Settings
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import TOKEN as TG_TOKEN
 from fakes.telegram_api import FakeTelegram
 from gatebot.handlers.run import serve
-from test_slack import CHANNEL, SECRET, free_port, message, sign
+from gatebot.settings import Settings
+from test_slack import CHANNEL, SECRET, event_callback, free_port, message, sign
 from test_slack import TOKEN as SLACK_TOKEN
-from test_slack import event_callback
 
 HEADLINE = "ByteDance orders $5.6B of Ascend 950PR chips"
 

@@ -21,14 +21,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-
+from fakes.slack_api import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlackAPI
+from gatebot.handlers.run import serve
+from gatebot.handlers.slack_render import MAX_BLOCKS, escape, fallback_text, parse_vote_value, render_blocks
 from gatebot.reply import Block, Choice, Reply
 from gatebot.service import Service
 from gatebot.settings import Settings
 from gatebot.store import Store
-from gatebot.handlers.run import serve
-from gatebot.handlers.slack_render import MAX_BLOCKS, escape, fallback_text, parse_vote_value, render_blocks
-from fakes.slack_api import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlackAPI
 
 pytestmark = pytest.mark.slow
 
@@ -460,7 +459,6 @@ def test_stop_finishes_in_flight_work(tmp_path, rules, classifier):
 
 def test_send_posts_top_level_and_returns_ts(tmp_path, rules, classifier):
     from aiohttp import web
-
     from gatebot.handlers import slack
 
     async def main():
@@ -486,7 +484,6 @@ def test_send_posts_top_level_and_returns_ts(tmp_path, rules, classifier):
 
 def test_http_mode_needs_a_signing_secret(tmp_path, rules, classifier):
     from aiohttp import web
-
     from gatebot.handlers import slack
 
     settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=None, slack_app_token=None)

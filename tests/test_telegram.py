@@ -17,10 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-
-from gatebot.reply import Block, Choice, Reply, label
-from gatebot.service import Service
-from gatebot.settings import Settings
+from fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, check_html, sent_texts
 from gatebot.handlers import telegram
 from gatebot.handlers.run import serve
 from gatebot.handlers.telegram_render import (
@@ -32,7 +29,9 @@ from gatebot.handlers.telegram_render import (
     render_single,
     tg_len,
 )
-from fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, check_html, sent_texts
+from gatebot.reply import Block, Choice, Reply, label
+from gatebot.service import Service
+from gatebot.settings import Settings
 
 GROUP = -1001234567890
 OTHER_GROUP = -1009876543210
@@ -581,7 +580,8 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
 
 def test_text_link_entity_is_read_and_its_headline_quoted(service: Service) -> None:
     """A text_link hides its URL behind words: the adapter passes it to the link reader."""
-    from gatebot.links import AddressGuard, LinkReader
+    from gatebot.fetch import AddressGuard
+    from gatebot.links import LinkReader
 
     page = ('<html><head><meta property="og:title" content="ByteDance orders $5.6B of Ascend 950PR chips">'
             "</head><body>news</body></html>")
