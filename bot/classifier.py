@@ -110,17 +110,25 @@ class Classifier:
         hits = sorted(self._hits(ft), key=lambda h: (h[0], -(h[1] - h[0])))
         # Gate cues compete across gates too, as Chinese segmentation would: "推理服务器" (servers
         # bought, gate 1) is not "推理服务" (a service running, gate 2).
-        kept: dict[str, list[tuple[int, int]]] = {}
+        # Hits come sorted by start, longest first, so "inside an earlier kept span" needs only the
+        # furthest end kept so far (per lane): one pass, linear in the number of hits.
+        lanes: dict[str, list[int]] = {}  # lane -> [furthest end before this start, current start, its furthest end]
+        gate_spans: list[tuple[int, int]] = []
         best: dict[str, dict[int, tuple[_Entry, int, int]]] = {}
         for start, end, items in hits:
             for entry in items:
-                spans = kept.get(entry.lane)
-                if spans is None:
-                    kept[entry.lane] = [(start, end)]
+                lane = lanes.get(entry.lane)
+                if lane is None:
+                    lanes[entry.lane] = [-1, start, end]
                 else:
-                    if any(s <= start and end <= e and (s != start or e != end) for s, e in spans):
-                        continue
-                    spans.append((start, end))
+                    if start != lane[1]:
+                        lane[0], lane[1], lane[2] = max(lane[0], lane[2]), start, end
+                    elif lane[2] > end:
+                        continue  # a longer cue starting here was kept
+                    if lane[0] >= end:
+                        continue  # inside a cue kept earlier
+                if entry.lane == "gate":
+                    gate_spans.append((start, end))
                 per_cue = best.get(entry.group)
                 if per_cue is None:
                     best[entry.group] = {entry.cue_id: (entry, start, end)}
@@ -128,7 +136,7 @@ class Classifier:
                     per_cue[entry.cue_id] = (entry, start, end)
 
         # An off-domain sense inside a gate cue is not off-domain: "ordinary office PC" is gate 4.
-        gate_spans = kept.get("gate", [])
+        # (Few distinct off-domain cues, each checked against the gate spans once.)
         for cue_id, (_entry, start, end) in list(best.get("off_domain", {}).items()):
             if any(s <= start and end <= e for s, e in gate_spans):
                 del best["off_domain"][cue_id]
