@@ -21,7 +21,7 @@ import ahocorasick
 
 from .models import Evidence, GateScore, Verdict
 from .ruleset import Cue, RuleSet
-from .text import fold, fold_phrase, language_of
+from .text import Folded, fold, fold_phrase, language_of
 
 MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching
 
@@ -33,9 +33,20 @@ class _Entry:
     cue_id: int  # distinct per cue (a cue's terms count once)
     weight: float
     term: str  # as written in the rules
+    feature: str  # the cue's name for the learned model: "<group>.<index in its group>"
 
 
 _GATES = frozenset("1234")
+
+
+@dataclass(slots=True)
+class Reading:
+    """What the cue matcher found in one text: the distinct cues per group, where they matched."""
+
+    text: str
+    folded: Folded
+    lang: str
+    best: dict[str, dict[int, tuple[_Entry, int, int]]]  # group -> cue id -> (entry, start, end) in folded text
 _SUFFIXES = frozenset({"s", "es", "ed", "ing"})
 
 
@@ -52,12 +63,13 @@ class Classifier:
 
         def add(group: str, cues: list[Cue]) -> None:
             nonlocal cue_id
-            for cue in cues:
+            for index, cue in enumerate(cues):
                 cue_id += 1
                 for term in cue.terms:
                     key = fold_phrase(term)
                     lane = "gate" if group in _GATES else group
-                    entries.setdefault(key, []).append(_Entry(group, lane, cue_id, cue.weight, term))
+                    entries.setdefault(key, []).append(
+                        _Entry(group, lane, cue_id, cue.weight, term, f"{group}.{index}"))
 
         for gate, cues in rules.cues.items():
             add(str(gate), cues)
@@ -99,12 +111,11 @@ class Classifier:
                 end = stop
             yield start, end, items
 
-    def classify(self, text: str) -> Verdict:
+    def read(self, text: str) -> Reading:
+        """Every cue the text holds, longest match first, with the folded text it was found in."""
         text = text or ""
         folded = fold(text[:MAX_CHARS])
-        lang = language_of(folded)
         ft = folded.text
-        t = self.thresholds
 
         # Longest match wins inside a group: "bulk order" must not also count as "order".
         hits = sorted(self._hits(ft), key=lambda h: (h[0], -(h[1] - h[0])))
@@ -140,6 +151,16 @@ class Classifier:
         for cue_id, (_entry, start, end) in list(best.get("off_domain", {}).items()):
             if any(s <= start and end <= e for s, e in gate_spans):
                 del best["off_domain"][cue_id]
+        return Reading(text, folded, language_of(folded), best)
+
+    def classify(self, text: str) -> Verdict:
+        return self.rule_verdict(self.read(text))
+
+    def rule_verdict(self, reading: Reading) -> Verdict:
+        """The hand-written rules' verdict: weighted cue sums against the thresholds in rules/."""
+        text, folded, lang, best = reading.text, reading.folded, reading.lang, reading.best
+        ft = folded.text
+        t = self.thresholds
 
         def evidence(group: str) -> list[Evidence]:
             out = []
