@@ -156,6 +156,16 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "找不到这条判断了,没有记录反馈。",
     },
     "vote_bad": {"en": "That button is not valid; nothing was recorded.", "zh": "按钮无效,没有记录反馈。"},
+    # a language model as the judge (bot/judge.py)
+    "llm_reason": {"en": "Reason ({model})", "zh": "理由({model})"},
+    "no_rule_evidence": {"en": "The rules found no cue for this gate.", "zh": "规则没有找到这道门的线索。"},
+    "rules_said": {"en": "The rules said", "zh": "规则判断"},
+    "judged_by_model": {"en": "Judged by {model}.", "zh": "由 {model} 判断。"},
+    "judged_by_rules": {"en": "Judged by the rules.", "zh": "由规则判断。"},
+    "judged_by_rules_fallback": {
+        "en": "Judged by the rules (the model did not answer).",
+        "zh": "由规则判断(模型未能作答)。",
+    },
     # pasted links (bot/links.py)
     "link_unreadable": {"en": "Could not read {url}: {why}", "zh": "无法读取 {url}:{why}"},
     "link_err_refused": {

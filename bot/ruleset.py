@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -145,6 +145,40 @@ class CorpusFile(Strict):
     headlines: list[NonEmpty] = Field(min_length=1)
 
 
+class JudgeExample(Strict):
+    """A worked example shown to the model: a headline and the answer a careful analyst gives."""
+
+    text: NonEmpty
+    gate: Verdictable
+    secondary: GateNumber | None = None
+    confidence: Literal["high", "medium", "low"]
+    reason: Annotated[str, Field(min_length=1, max_length=240)]
+    id: NonEmpty  # where it comes from (the dev set's id), for credit and review
+
+    @model_validator(mode="after")
+    def _secondary_differs(self) -> JudgeExample:
+        if self.secondary is not None and (self.secondary == self.gate or self.gate == 0):
+            raise ValueError("secondary must be another gate, and only when gate is 1-4")
+        return self
+
+
+class JudgeFile(Strict):
+    """rules/judge.yaml: what a language model reads besides the checklist before it judges."""
+
+    source: NonEmpty
+    task: NonEmpty
+    scope: dict[Verdictable, NonEmpty]
+    conventions: list[NonEmpty] = Field(min_length=1)
+    examples: list[JudgeExample] = Field(min_length=1)
+
+    @field_validator("scope")
+    @classmethod
+    def _every_gate(cls, scope: dict[int, str]) -> dict[int, str]:
+        if sorted(scope) != [0, 1, 2, 3, 4]:
+            raise ValueError(f"scope must describe gates 0, 1, 2, 3 and 4; got {sorted(scope)}")
+        return scope
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -192,6 +226,7 @@ class RuleSet:
     # Examples the rules must satisfy, and known gaps (expected failures, kept, not deleted).
     must: list[Located] = field(default_factory=list)
     gaps: list[Located] = field(default_factory=list)
+    judge: JudgeFile | None = None  # rules/judge.yaml, for a language model as the judge (optional)
 
     def gate_by_name(self, name: str) -> Gate | None:
         """Find a gate by number, key, short/full name or alias (either language)."""
@@ -343,6 +378,14 @@ def load_rules(root: Path | None = None) -> RuleSet:
         for i, text in enumerate(corpus.headlines):
             must.append(Located(text, shown(path), lines.get(("headlines", i), 0), want=0))
 
+    judge = None
+    judge_path = root / "judge.yaml"
+    if judge_path.exists():
+        try:
+            judge, _ = _validate(JudgeFile, judge_path, shown(judge_path))
+        except RulesError as exc:
+            problems += exc.problems
+
     seen_gate: dict[int, str] = {}
     for path, cue_file, _ in cue_files:
         if cue_file.gate in seen_gate:
@@ -364,5 +407,6 @@ def load_rules(root: Path | None = None) -> RuleSet:
         context=context,
         must=must,
         gaps=gaps,
+        judge=judge,
     )
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from .classifier import MAX_CHARS, Classifier
 from .digest import current_status, digest_command, momentum, setstatus_command
+from .judge import Decision, Judge
 from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
 from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label
@@ -53,6 +54,11 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _judged(decision: Decision | None) -> dict:
+    """The reply's account of the judges (see Service._verdict_reply)."""
+    return {} if decision is None else {"judge": decision.judge, "verdicts": decision.verdicts()}
+
+
 def command_lang(args: str, hint: str | None) -> str:
     """Language for a command's reply: the language of its argument's words, else the user's locale
     ("/gate 3" from a Chinese-locale user is answered in Chinese)."""
@@ -67,6 +73,7 @@ class Service:
     admins: frozenset[str] = frozenset()  # user ids allowed to /setstatus (GATEBOT_ADMINS)
     default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (GATEBOT_TZ)
     link_reader: LinkReader | None = None  # reads pasted links when set (`gatebot run` sets it)
+    judge: Judge | None = None  # a language model names the gate when set (GATEBOT_LLM_URL)
 
     def __init__(
         self,
@@ -85,18 +92,33 @@ class Service:
     def handle_message(self, msg: Message) -> Reply | None:
         """Classify and store a chat message; return the reply, or None to stay silent."""
         text = clean(msg.text)
-        verdict = self.classifier.classify(text)
+        return self._answer(msg, text, self.classifier.classify(text))
+
+    def _answer(self, msg: Message, text: str, verdict: Verdict, decision: Decision | None = None,
+                *, always: bool = False) -> Reply | None:
+        """Store a judged message; its reply, or None for chatter in a group (silence)."""
         message_id, earlier = self.store.add_message(
             platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=text,
             verdict=verdict, message_ref=msg.message_ref,
         )
-        if verdict.gate == 0 and not (msg.is_direct or msg.addressed):
-            return None  # chatter in a group: silence
-        return self._verdict_reply(verdict, text, message_id, earlier)
+        if decision is not None:
+            self.store.record_judges(message_id, decision.judge, decision.verdicts())
+        if verdict.gate == 0 and not (always or msg.is_direct or msg.addressed):
+            return None
+        return self._verdict_reply(verdict, text, message_id, earlier, quote=always, **_judged(decision))
+
+    async def _decide(self, text: str) -> tuple[Verdict, Decision | None]:
+        """The rules' verdict, or the model's when a judge is configured and asked (awaited: other
+        chats are answered meanwhile)."""
+        verdict = self.classifier.classify(text)
+        if self.judge is None:
+            return verdict, None
+        decision = await self.judge.decide(text, verdict)
+        return decision.verdict, decision
 
     async def ahandle_message(self, msg: Message) -> Reply | None:
-        """The async entry point adapters call; reading pasted links plugs in here."""
-        if self.link_reader is None:
+        """The async entry point adapters call; reading pasted links and the model judge plug in here."""
+        if self.link_reader is None and self.judge is None:
             return self.handle_message(msg)
         return await self._handle_with_links(msg)
 
@@ -111,9 +133,9 @@ class Service:
         message_ref: str | None = None,
     ) -> Reply:
         """The async entry point for commands (see handle_command)."""
-        if (self.link_reader is not None and clean(args)
+        if ((self.link_reader is not None or self.judge is not None) and clean(args)
                 and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
-            # /classify <link>: read it, always answer
+            # /classify <text or link>: read links, ask the model, always answer
             return await self._handle_with_links(Message(platform, chat_id, user_id, args, message_ref=message_ref),
                                                  always=True)
         return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref)
@@ -130,19 +152,24 @@ class Service:
         raw = clean(msg.text)
         found = extract_links(raw, extra=msg.links)
         if reader is None or not found.urls:
-            return self.classify_command(msg) if always else self.handle_message(msg)
+            if always and not raw:
+                return self.classify_command(msg)
+            verdict, decision = await self._decide(raw)
+            return self._answer(msg, raw, verdict, decision, always=always)
         results = await reader.read_many(found.urls, self.store, self.classifier.classify)
         read = [r for r in results if r.ok]
         combined = "\n".join(p for p in [found.text, *(r.headline_text for r in read)] if p)
-        verdict = self.classifier.classify(combined)
+        verdict, decision = await self._decide(combined)
         stored = "\n".join([raw, *(r.title for r in read)])
         message_id, earlier = self.store.add_message(
             platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=stored,
             verdict=verdict, message_ref=msg.message_ref,
         )
+        if decision is not None:
+            self.store.record_judges(message_id, decision.judge, decision.verdicts())
         if verdict.gate == 0 and not (always or msg.is_direct or msg.addressed):
             return None
-        reply = self._verdict_reply(verdict, combined, message_id, earlier)
+        reply = self._verdict_reply(verdict, combined, message_id, earlier, **_judged(decision))
         lang = reply.lang
         top: list[Block] = []
         if always and found.text:
@@ -164,12 +191,7 @@ class Service:
         text = clean(msg.text)
         if not text:
             return Reply(kind="error", lang="en", blocks=[Block(kind="text", text=label("classify_usage", "en"))])
-        verdict = self.classifier.classify(text)
-        message_id, earlier = self.store.add_message(
-            platform=msg.platform, chat_id=msg.chat_id, user_id=msg.user_id, text=text,
-            verdict=verdict, message_ref=msg.message_ref,
-        )
-        return self._verdict_reply(verdict, text, message_id, earlier, quote=True)
+        return self._answer(msg, text, self.classifier.classify(text), always=True)
 
     def handle_command(
         self,
@@ -221,7 +243,8 @@ class Service:
 
     def stored_reply(self, stored: StoredMessage) -> Reply:
         """A verdict reply rebuilt from the store, with its feedback tally."""
-        reply = self._verdict_reply(stored.verdict, stored.text, stored.id, None)
+        reply = self._verdict_reply(stored.verdict, stored.text, stored.id, None, judge=stored.judge,
+                                    verdicts=stored.verdicts)
         tally = self.store.tally(stored.id)
         if tally:
             lang = reply.lang
@@ -252,13 +275,25 @@ class Service:
         return [Choice(value=v, label=self._choice_label(v, lang)) for v in VOTE_CHOICES]
 
     def _verdict_reply(
-        self, verdict: Verdict, text: str, message_id: int, earlier: str | None, quote: bool = False
+        self, verdict: Verdict, text: str, message_id: int, earlier: str | None, quote: bool = False,
+        judge: str | None = None, verdicts: dict | None = None,
     ) -> Reply:
+        """A verdict's reply. `judge` ("llm"/"rules") and `verdicts` (both judges' answers) are set
+        when a model judge is configured: the reply then shows the model's reason, what the rules
+        said when they differ, and which judge decided."""
         lang = verdict.lang
+        llm = (verdicts or {}).get("llm") if judge == "llm" else None
+        rules_gate = ((verdicts or {}).get("rules") or {}).get("gate")
         blocks: list[Block] = []
         if quote:
             blocks.append(Block(kind="quote", text=text[:300] + ("…" if len(text) > 300 else ""), user_text=True))
-        if verdict.gate == 0:
+        if verdict.gate == 0 and llm is not None:
+            blocks.append(Block(kind="heading", text=label("no_gate", lang)))
+            if llm.get("reason"):
+                blocks.append(Block(kind="text", text=str(llm["reason"]), user_text=True))
+            blocks += self._rules_said(verdict, rules_gate, lang)
+            blocks.append(Block(kind="text", text=label("no_gate_hint", lang)))
+        elif verdict.gate == 0:
             blocks += [Block(kind="heading", text=label("no_gate", lang)), self._why_none(verdict),
                        Block(kind="text", text=label("no_gate_hint", lang))]
         else:
@@ -271,14 +306,21 @@ class Service:
             if chat is not None:
                 n = momentum(self, *chat).get(gate.number, 0)
                 blocks.append(Block(kind="field", label=label("momentum", lang), text=label("momentum_value", lang, n=n)))
+            if llm is not None and llm.get("reason"):
+                blocks.append(Block(kind="field", label=label("llm_reason", lang, model=str(llm.get("model", ""))),
+                                    text=str(llm["reason"]), user_text=True))
             items = [
                 label("evidence_item", lang, match=e.match, cue=e.cue, weight=f"{e.weight:g}")
                 for e in verdict.evidence_for(verdict.gate)[:6]
             ]
+            if not items and llm is not None:
+                items.append(label("no_rule_evidence", lang))
             context = [e.match for e in verdict.context if e.weight > 0][:4]
             if context:
                 items.append(label("context_item", lang, items=", ".join(f"“{c}”" for c in context)))
             blocks.append(Block(kind="list", label=label("why", lang), items=items, user_text=True))
+            if llm is not None:
+                blocks += self._rules_said(verdict, rules_gate, lang)
             if verdict.secondary:
                 second = self.rules.gates[verdict.secondary]
                 blocks.append(Block(kind="field", label=label("also", lang), text=self._gate_title(second, lang)))
@@ -288,9 +330,23 @@ class Service:
             blocks.append(Block(kind="note", text=label("seen_before", lang, date=earlier[:10])))
         if len(text) > MAX_CHARS:
             blocks.append(Block(kind="note", text=label("cut", lang, n=MAX_CHARS)))
+        if judge == "llm" and llm is not None:
+            blocks.append(Block(kind="note", text=label("judged_by_model", lang, model=str(llm.get("model", ""))),
+                                user_text=True))
+        elif judge is not None:
+            failed = (verdicts or {}).get("fallback") not in (None, "", "skipped")
+            blocks.append(Block(kind="note", text=label("judged_by_rules_fallback" if failed else "judged_by_rules", lang)))
         kind = "verdict" if verdict.gate else "no_gate"
         return Reply(kind=kind, lang=lang, blocks=blocks, verdict=verdict, message_id=message_id,
                      choices=self._choices(lang) if verdict.gate or verdict.gates else [])
+
+    def _rules_said(self, verdict: Verdict, rules_gate: int | None, lang: str) -> list[Block]:
+        """"The rules said ..." when the model's gate differs from the rules'."""
+        if rules_gate is None or rules_gate == verdict.gate:
+            return []
+        said = (self._gate_title(self.rules.gates[rules_gate], lang) if rules_gate in self.rules.gates
+                else label("no_gate_short", lang))
+        return [Block(kind="field", label=label("rules_said", lang), text=said)]
 
     def _why_none(self, verdict: Verdict) -> Block:
         lang = verdict.lang

@@ -6,7 +6,9 @@ over it, so a deployment can keep defaults in the file and override one value pe
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +25,14 @@ class Settings(BaseSettings):
     gatebot_admins: str = Field("", description="comma-separated platform user ids allowed to change gate status")
     gatebot_fetch_allow_private: bool = Field(False, description="allow fetching links on private addresses")
 
+    # A language model as the judge (bot/judge.py); unset URL = the offline rules alone.
+    gatebot_llm_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. https://api.deepseek.com/v1")
+    gatebot_llm_model: str = Field("", description="model name sent with each call")
+    gatebot_llm_api_key: SecretStr | None = Field(None, description="sent as Authorization: Bearer; never logged")
+    gatebot_llm_mode: Literal["always", "uncertain", "off"] = Field("always", description="when the model is asked")
+    gatebot_llm_timeout: float = Field(10.0, gt=0, le=300, description="seconds per judgement, retries included")
+    gatebot_llm_concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at most")
+
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -32,6 +42,11 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+
+    @field_validator("gatebot_llm_mode", mode="before")
+    @classmethod
+    def _mode_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def admins(self) -> frozenset[str]:

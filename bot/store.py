@@ -159,11 +159,22 @@ def _m4_link_cache_expiry(db: sqlite_utils.Database) -> None:
                                   "expires_at": meta.get("expires", "")})
 
 
+def _m5_judgements(db: sqlite_utils.Database) -> None:
+    # A language model's answers, one per (model, instructions, normalised text): the same headline
+    # pasted in ten chats costs one call. On messages, which judge decided and, when a model was
+    # asked, both judges' answers (`verdicts` JSON), so disagreements can be reviewed.
+    db["judgements"].create(
+        {"key": str, "model": str, "text_key": str, "answer": str, "created_at": str}, pk="key")
+    db["messages"].add_column("judge", str)
+    db["messages"].add_column("verdicts", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
     ("0003_digests", _m3_digests),
     ("0004_link_cache_expiry", _m4_link_cache_expiry),
+    ("0005_judgements", _m5_judgements),
 ]
 
 
@@ -181,6 +192,8 @@ class StoredMessage:
     gate: int
     verdict: Verdict
     message_ref: str | None
+    judge: str | None = None  # "llm" or "rules" when a model judge was configured, else None
+    verdicts: dict | None = None  # both judges' answers when a model was asked
 
 
 @dataclass(frozen=True)
@@ -321,11 +334,47 @@ class Store:
             gate=row["gate"],
             verdict=Verdict.model_validate_json(row["verdict"]),
             message_ref=row["message_ref"],
+            judge=row.get("judge"),
+            verdicts=json.loads(row["verdicts"]) if row.get("verdicts") else None,
         )
 
     def count_messages(self) -> int:
         with self._lock:
             return self.db["messages"].count
+
+    # ------------------------------------------------------------------ model judgements
+
+    def cached_judgement(self, key: str) -> dict | None:
+        """A model's stored answer for this cache key (see bot/judge.py), or None."""
+        with self._lock:
+            row = self.db.execute("select answer from judgements where key = ?", [key]).fetchone()
+        try:
+            return json.loads(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def cache_judgement(self, key: str, model: str, text_key: str, answer: dict) -> None:
+        with self._lock, self.db.conn:
+            self.db["judgements"].upsert(
+                {"key": key, "model": model, "text_key": text_key, "answer": json.dumps(answer, ensure_ascii=False),
+                 "created_at": iso(self.clock())}, pk="key")
+
+    def record_judges(self, message_id: int, judge: str, verdicts: dict | None) -> None:
+        """Which judge decided a stored message, and both judges' answers when a model was asked."""
+        with self._lock, self.db.conn:
+            self.db["messages"].update(message_id, {
+                "judge": judge, "verdicts": json.dumps(verdicts, ensure_ascii=False) if verdicts else None})
+
+    def disagreements(self, since: str | None = None) -> list[tuple]:
+        """(message id, created_at, lang, text, verdicts JSON) of each distinct headline the model and
+        the rules judged differently, the latest message per headline, newest first."""
+        with self._lock:
+            return self.db.execute(
+                "select id, created_at, lang, substr(text, 1, 2000), verdicts from messages where id in ("
+                "select max(id) from messages where verdicts is not null and created_at >= ? "
+                "and json_extract(verdicts, '$.llm.gate') != json_extract(verdicts, '$.rules.gate') "
+                "group by text_key) order by id desc", [since or ""],
+            ).fetchall()
 
     # ------------------------------------------------------------------ gate status
 
