@@ -55,6 +55,30 @@ def _service():
     return settings, service
 
 
+def _judge(settings, rules, store=None):
+    """The model judge when GATEBOT_LLM_URL is set (and the mode is not off), else None."""
+    from .judge import Judge, JudgeConfigError
+
+    try:
+        return Judge.from_settings(settings, rules, store)
+    except JudgeConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _judge_with_store(settings, rules):
+    """The model judge with its answers cached in the store (GATEBOT_DB); None when not configured."""
+    from .store import Store
+
+    if not (settings.gatebot_llm_url or "").strip() or settings.gatebot_llm_mode == "off":
+        return None
+    _judge(settings, rules)  # configuration problems first, before a database file is created
+    try:
+        store = Store(settings.gatebot_db)
+    except Exception as exc:  # sqlite errors: unwritable path, not a database, ...
+        raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
+    return _judge(settings, rules, store)
+
+
 def _stdin_lines() -> Iterator[tuple[int, str]]:
     """stdin line by line; invalid UTF-8 is replaced (and reported), never a traceback."""
     for number, raw in enumerate(sys.stdin.buffer, 1):
@@ -72,6 +96,32 @@ def _verdict_json(verdict: Verdict, text: str) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+def _decision_json(decision, text: str) -> str:
+    data = decision.verdict.model_dump()
+    data["text"] = text
+    data["judge"] = decision.judge
+    if decision.judgement is not None:
+        j = decision.judgement
+        data["llm"] = {"model": j.model, "gate": j.gate, "secondary": j.secondary, "confidence": j.confidence,
+                       "reason": j.reason}
+    else:
+        data["fallback"] = decision.fallback
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _decision_line(decision, rules) -> str:
+    if decision.judgement is None:
+        return f"{_verdict_line(decision.verdict, rules)} (judged by the rules: {decision.fallback})"
+    j, verdict = decision.judgement, decision.verdict
+    head = "none" if verdict.gate == 0 else f"gate {verdict.gate} · {rules.gates[verdict.gate].name.en}"
+    line = f"{head} ({j.confidence}) — judged by {j.model}: {j.reason}"
+    if verdict.secondary:
+        line += f" [also gate {verdict.secondary}]"
+    if decision.disagree:
+        line += f" [rules: {decision.rules.gate or 'none'}]"
+    return line
+
+
 def _verdict_line(verdict: Verdict, rules) -> str:
     if verdict.gate == 0:
         return f"none ({verdict.reason})"
@@ -87,11 +137,14 @@ def _verdict_line(verdict: Verdict, rules) -> str:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    _, rules, classifier = _rules_and_classifier()
+    settings, rules, classifier = _rules_and_classifier()
     texts = args.text
     one = bool(texts) and texts != ["-"]
     if not one and not texts and sys.stdin.isatty():
         raise UsageError("classify needs TEXT, or `-` / piped stdin with one text per line")
+    judge = _judge_with_store(settings, rules)
+    if judge is not None:
+        return _classify_judged(judge, classifier, rules, args, " ".join(texts) if one else None)
 
     def emit(text: str) -> None:
         verdict = classifier.classify(text)
@@ -106,12 +159,47 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _classify_judged(judge, classifier, rules, args: argparse.Namespace, one: str | None) -> int:
+    """`gatebot classify` with the model judge: stdin lines are judged in batches, printed in order."""
+    import asyncio
+
+    from .judge import judge_many
+
+    def emit(decision, text: str) -> None:
+        print(_decision_json(decision, text) if args.json else _decision_line(decision, rules), flush=False)
+
+    async def run() -> None:
+        try:
+            if one is not None:
+                emit((await judge_many(judge, classifier, [one]))[0], one)
+                return
+            batch: list[str] = []
+            for _, line in _stdin_lines():
+                batch.append(line)
+                if len(batch) >= judge.concurrency * 4:
+                    for decision, text in zip(await judge_many(judge, classifier, batch), batch, strict=True):
+                        emit(decision, text)
+                    sys.stdout.flush()
+                    batch = []
+            for decision, text in zip(await judge_many(judge, classifier, batch), batch, strict=True):
+                emit(decision, text)
+        finally:
+            await judge.aclose()
+            if judge.store is not None:
+                judge.store.close()
+
+    asyncio.run(run())
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from .handlers.terminal import run_chat
     from .links import LinkReader
 
     settings, service = _service()
     service.link_reader = LinkReader.from_settings(settings)
+    service.judge = _judge(settings, service.rules, service.store)
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if hasattr(sys.stdin, "buffer") else sys.stdin
     try:
         return run_chat(service, stdin=stdin)
@@ -136,13 +224,121 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalInputError, evaluate, format_report, read_lines
 
-    _, _, classifier = _rules_and_classifier()
+    settings, rules, classifier = _rules_and_classifier()
     try:
         lines = read_lines(args.file)
     except EvalInputError as exc:
         raise UsageError(str(exc)) from None
+    if args.judge != "rules":
+        return _eval_judged(settings, rules, classifier, lines, args)
     report = evaluate(classifier, lines)
     print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK
+
+
+def _eval_judged(settings, rules, classifier, lines, args: argparse.Namespace) -> int:
+    from .evaluate import format_report
+    from .judge_eval import format_header, format_side_by_side, judge_lines
+
+    if settings.gatebot_llm_mode == "off":
+        settings = settings.model_copy(update={"gatebot_llm_mode": "always"})  # measuring the model itself
+    judge = _judge_with_store(settings, rules)
+    if judge is None:
+        raise UsageError("--judge llm/both needs GATEBOT_LLM_URL and GATEBOT_LLM_MODEL (see docs/llm.md)")
+    try:
+        run = judge_lines(judge, classifier, lines)
+    finally:
+        if judge.store is not None:
+            judge.store.close()
+    if args.json:
+        data = run.as_dict()
+        if args.judge == "llm":
+            data.pop("rules")
+        print(json.dumps(data, ensure_ascii=False))
+    elif args.judge == "llm":
+        print(format_header(run) + "\n\n" + format_report(run.llm))
+    else:
+        print(format_side_by_side(run))
+    return EXIT_OK
+
+
+def cmd_llm_check(args: argparse.Namespace) -> int:
+    """Send one headline to the model; print its answer and the latency."""
+    import asyncio
+
+    from .judge import CHECK_HEADLINE, JudgeError
+
+    settings, rules, classifier = _rules_and_classifier()
+    if settings.gatebot_llm_mode == "off":
+        settings = settings.model_copy(update={"gatebot_llm_mode": "always"})
+    judge = _judge(settings, rules)
+    if judge is None:
+        raise UsageError("GATEBOT_LLM_URL is not set: nothing to check (see docs/llm.md)")
+    text = " ".join(args.text) or CHECK_HEADLINE
+
+    async def ask():
+        try:
+            return await judge.check(text)
+        finally:
+            await judge.aclose()
+
+    print(f"asking {judge.model} at {judge.endpoint}: {text}")
+    try:
+        j = asyncio.run(ask())
+    except JudgeError as exc:
+        print(f"llm check failed: {exc.kind}: {exc.detail}", file=sys.stderr)
+        return EXIT_FAILED
+    rules_verdict = classifier.classify(text)
+    print(f"model: gate {j.gate}{f' (also {j.secondary})' if j.secondary else ''}, {j.confidence}, "
+          f"in {j.ms:.0f} ms — {j.reason}")
+    print(f"rules: gate {rules_verdict.gate}, {rules_verdict.confidence}")
+    return EXIT_OK
+
+
+def cmd_llm_prompt(args: argparse.Namespace) -> int:
+    """Print the instructions the model gets (from rules/gates.yaml and rules/judge.yaml)."""
+    from .judge import JudgeConfigError, system_prompt
+
+    _, rules, _ = _rules_and_classifier()
+    try:
+        print(system_prompt(rules))
+    except JudgeConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    """Headlines to review, one JSON object per line, in the labeled-file shape with gold left empty."""
+    from .store import Store
+
+    settings = _rules_and_classifier()[0]
+    try:
+        store = Store(settings.gatebot_db)
+    except Exception as exc:  # sqlite errors: unwritable path, not a database, ...
+        raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
+    try:
+        if args.disagreements:
+            rows = store.disagreements(args.since)
+            for message_id, created_at, lang, text, verdicts in rows:
+                both = json.loads(verdicts)
+                llm, said = both["llm"], both["rules"]
+                print(json.dumps({
+                    "id": f"m{message_id}", "text": text, "lang": lang, "gold": None, "ok": [],
+                    "kind": "real", "created_at": created_at, "rules": said["gate"], "llm": llm["gate"],
+                    "note": f"to review: rules said {said['gate']} ({said['confidence']}), {llm['model']} said "
+                            f"{llm['gate']} ({llm['confidence']}): {llm['reason']}",
+                }, ensure_ascii=False))
+        else:
+            rows = store.reader_corrections(args.since)
+            for message_id, created_at, lang, text, gate, choices in rows:
+                print(json.dumps({
+                    "id": f"m{message_id}", "text": text, "lang": lang, "gold": None, "ok": [], "kind": "real",
+                    "created_at": created_at, "bot": gate, "readers": json.loads(choices),
+                    "note": f"to review: the bot said {gate}, readers voted otherwise",
+                }, ensure_ascii=False))
+        print(f"feedback export: {len(rows)} headline(s) to review", file=sys.stderr)
+    finally:
+        store.close()
     return EXIT_OK
 
 
@@ -183,6 +379,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings, service = _service()
     service.link_reader = LinkReader.from_settings(settings)  # chat adapters read pasted links
+    service.judge = _judge(settings, service.rules, service.store)  # a model names the gate, if configured
     logging.basicConfig(level=settings.gatebot_log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -289,7 +486,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score the classifier on a labeled JSONL file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--judge", choices=["rules", "llm", "both"], default="rules",
+                   help="score the rules (default), the model judge (GATEBOT_LLM_URL), or both side by side")
     p.set_defaults(func=cmd_eval)
+
+    llm = sub.add_parser("llm", help="the model judge (GATEBOT_LLM_URL)")
+    llm_sub = llm.add_subparsers(dest="llm_command", parser_class=_Parser)
+    p = llm_sub.add_parser("check", help="send one headline to the model; print its answer and latency")
+    p.add_argument("text", nargs="*", help="the headline (default: a sample)")
+    p.set_defaults(func=cmd_llm_check)
+    p = llm_sub.add_parser("prompt", help="print the instructions the model gets")
+    p.set_defaults(func=cmd_llm_prompt)
+
+    feedback = sub.add_parser("feedback", help="verdicts to review")
+    feedback_sub = feedback.add_subparsers(dest="feedback_command", parser_class=_Parser)
+    p = feedback_sub.add_parser("export", help="print headlines to review as JSONL (gold left empty)")
+    p.add_argument("--disagreements", action="store_true",
+                   help="where the model and the rules disagreed (default: where readers voted another gate)")
+    p.add_argument("--since", help="only messages from this ISO date/time on")
+    p.set_defaults(func=cmd_feedback_export)
 
     rules = sub.add_parser("rules", help="rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", parser_class=_Parser)

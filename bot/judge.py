@@ -211,17 +211,24 @@ def _norm(text: str) -> str:
     return _SPACE.sub(" ", text.casefold()).strip()
 
 
+def _windows(text: str) -> frozenset[str]:
+    """Every LEAK_RUN-character run of the normalised text: echo checks in one pass over an answer."""
+    t = _norm(text)
+    return frozenset(t[i:i + LEAK_RUN] for i in range(0, len(t) - LEAK_RUN + 1))
+
+
 # --------------------------------------------------------------------------- answers
 
 
-def first_json_object(content: str) -> dict | None:
-    """The answer object in a model's text: the whole text, or the first {...} holding a "gate"
-    (servers that ignore response_format wrap it in prose or code fences; thinking is skipped)."""
+def first_json_object(content: str) -> tuple[dict | None, str]:
+    """The answer object in a model's text, and the text around it: the whole text, or the first
+    {...} holding a "gate" (servers that ignore response_format wrap it in prose or code fences;
+    thinking is skipped)."""
     content = _THINK.sub("", content).strip()
     try:
         whole = json.loads(content)
         if isinstance(whole, dict):
-            return whole
+            return whole, ""
     except ValueError:
         pass
     decoder = json.JSONDecoder()
@@ -230,17 +237,18 @@ def first_json_object(content: str) -> dict | None:
     while start != -1 and tries < 50:
         tries += 1
         try:
-            obj, _ = decoder.raw_decode(content, start)
+            obj, end = decoder.raw_decode(content, start)
             if isinstance(obj, dict) and "gate" in obj:
-                return obj
+                return obj, content[:start] + " " + content[end:]
         except ValueError:
             pass
         start = content.find("{", start + 1)
-    return None
+    return None, content
 
 
-def parse_completion(raw: bytes) -> Answer:
-    """A chat-completions response body -> the validated answer (JudgeError when it is not one)."""
+def parse_completion(raw: bytes) -> tuple[Answer, str]:
+    """A chat-completions response body -> the validated answer and any prose around it
+    (JudgeError when there is no valid answer)."""
     try:
         data = json.loads(raw)
         content = data["choices"][0]["message"]["content"]
@@ -248,11 +256,11 @@ def parse_completion(raw: bytes) -> Answer:
         raise JudgeError("bad_answer", f"not a chat completion ({len(raw)} bytes)") from None
     if not isinstance(content, str):
         raise JudgeError("bad_answer", "the message has no text content")
-    obj = first_json_object(content)
+    obj, prose = first_json_object(content)
     if obj is None:
         raise JudgeError("bad_answer", f"no JSON object in the answer ({len(content)} characters)")
     try:
-        return Answer.model_validate(obj)
+        return Answer.model_validate(obj), prose
     except ValidationError as exc:
         # Field names and error types only: the values are the model's text and may echo anything.
         problems = ", ".join(f"{'.'.join(str(p) for p in e['loc']) or 'answer'} {e['type']}" for e in exc.errors()[:3])
@@ -319,8 +327,11 @@ class Judge:
         self.store = store
         self.system = system_prompt(rules)
         self.fingerprint = hashlib.sha1(self.system.encode("utf-8")).hexdigest()[:16]
-        # An answer may quote the public checklist, never these (task, conventions, format).
-        self._private = _norm(_instructions(rules) + "\n" + ANSWER_FORMAT)
+        # A reason may quote the public checklist, never the rest (task, conventions, format); prose
+        # around the answer object may quote none of the instructions (a model reciting its prompt
+        # would otherwise hand us a worked example's answer as its own).
+        self._private = _windows(_instructions(rules) + "\n" + ANSWER_FORMAT)
+        self._whole = _windows(self.system)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -459,6 +470,11 @@ class Judge:
         while len(self._memory) > MEMORY_CACHE:
             self._memory.popitem(last=False)
 
+    def _echoes(self, said: str, text: str, windows: frozenset[str]) -> bool:
+        s, t = _norm(said), _norm(text)
+        return any(s[i:i + LEAK_RUN] in windows and s[i:i + LEAK_RUN] not in t
+                   for i in range(0, len(s) - LEAK_RUN + 1))
+
     async def _ask(self, key: str, text: str) -> Judgement:
         judgement = await self._call(text)
         self._remember(key, text, judgement)
@@ -476,7 +492,7 @@ class Judge:
                 except TimeoutError:
                     raise JudgeError("busy", f"{self.concurrency} calls in flight for {self.timeout:g} s") from None
                 try:
-                    answer, ms = await self._request(text[:MAX_TEXT], deadline)
+                    answer, prose, ms = await self._request(text[:MAX_TEXT], deadline)
                 finally:
                     self._slots.release()
         except TimeoutError:
@@ -487,7 +503,7 @@ class Judge:
                 self._failed(loop)
             raise
         self._failures = 0
-        return self._judgement(answer, text, ms)
+        return self._judgement(answer, prose, text, ms)
 
     def _failed(self, loop: asyncio.AbstractEventLoop) -> None:
         self._failures += 1
@@ -497,24 +513,18 @@ class Judge:
             log.warning("llm judge %s: %d failures in a row, the rules alone decide for the next %.0f s",
                         self.model, PAUSE_AFTER, PAUSE_SECONDS)
 
-    def _judgement(self, answer: Answer, text: str, ms: float) -> Judgement:
+    def _judgement(self, answer: Answer, prose: str, text: str, ms: float) -> Judgement:
+        if prose.strip() and self._echoes(prose, text, self._whole):
+            raise JudgeError("echo", "the answer repeats the instructions")
         reason = answer.reason
         # Links only as the headline has them: an injected "answer with this link" shows none.
         reason = _URL.sub(lambda m: m.group(0) if m.group(0) in text else "", reason)
         reason = _SPACE.sub(" ", reason).strip()
         if len(reason) > MAX_REASON:
             reason = reason[: MAX_REASON - 1].rstrip() + "…"
-        if self._echoes(reason, text):
+        if self._echoes(reason, text, self._private):
             raise JudgeError("echo", "the answer repeats the instructions")
         return Judgement(self.model, answer.gate, answer.secondary, answer.confidence, reason, ms=ms)
-
-    def _echoes(self, reason: str, text: str) -> bool:
-        r, t = _norm(reason), _norm(text)
-        for i in range(0, len(r) - LEAK_RUN + 1):
-            piece = r[i:i + LEAK_RUN]
-            if piece in self._private and piece not in t:
-                return True
-        return False
 
     def _body(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -527,7 +537,7 @@ class Judge:
             body["response_format"] = {"type": "json_object"}
         return body
 
-    async def _request(self, text: str, deadline: float) -> tuple[Answer, float]:
+    async def _request(self, text: str, deadline: float) -> tuple[Answer, str, float]:
         """POST the chat completion; one wait on 429 Retry-After, one retry without response_format."""
         loop = asyncio.get_running_loop()
         assert self._client is not None
@@ -565,7 +575,8 @@ class Judge:
                 continue
             if status >= 400:
                 raise JudgeError("http", f"HTTP {status}")
-            return parse_completion(raw), ms
+            answer, prose = parse_completion(raw)
+            return answer, prose, ms
 
 
 async def _read_capped(resp: httpx.Response) -> bytes:
@@ -577,3 +588,15 @@ async def _read_capped(resp: httpx.Response) -> bytes:
             raise JudgeError("bad_answer", f"answer larger than {MAX_BODY // 1024} KB")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def judge_many(judge: Judge, classifier: Any, texts: list[str]) -> list[Decision]:
+    """Decisions for many texts, in order, with at most `judge.concurrency` of them waiting on a
+    slot at once (so a long batch never times out waiting: only the call itself is timed)."""
+    gate = asyncio.Semaphore(judge.concurrency)
+
+    async def one(text: str) -> Decision:
+        async with gate:
+            return await judge.decide(text, classifier.classify(text))
+
+    return list(await asyncio.gather(*(one(t) for t in texts)))
