@@ -10,7 +10,7 @@ Never worse than offline: a timeout, a connection error, an HTTP error, a 429 (i
 respected once), an answer that is not JSON or out of schema, or an answer that echoes the
 instructions gives the rules' verdict within the timeout (+0.5 s hard bound), with one warning line
 in the log that names neither the key nor the prompt. The model's text is untrusted: only the
-validated fields are kept, the reason is cut to one short line with foreign links removed, and the
+validated fields are kept, the reason is cut to one short line with links removed, and the
 chat adapters escape it like any user text.
 
 Cost and speed: answers are cached in the store by model, instructions and normalised text (the
@@ -517,8 +517,8 @@ class Judge:
         if prose.strip() and self._echoes(prose, text, self._whole):
             raise JudgeError("echo", "the answer repeats the instructions")
         reason = answer.reason
-        # Links only as the headline has them: an injected "answer with this link" shows none.
-        reason = _URL.sub(lambda m: m.group(0) if m.group(0) in text else "", reason)
+        # No links in the bot's voice: a pasted "answer with this link ..." shows none.
+        reason = _URL.sub("", reason)
         reason = _SPACE.sub(" ", reason).strip()
         if len(reason) > MAX_REASON:
             reason = reason[: MAX_REASON - 1].rstrip() + "…"

@@ -93,8 +93,9 @@ def judge_lines(judge: Judge, classifier: Classifier, lines: list[Line]) -> Judg
 
 def format_header(run: JudgeRun) -> str:
     fell = ", ".join(f"{k} {v}" for k, v in run.fallbacks.items()) or "none"
+    mean = f", mean call {run.mean_ms():.0f} ms" if run.mean_ms() else ""
     return (f"judge: {run.model} (mode {run.mode}): {run.answered}/{len(run.lines)} answered by the model; "
-            f"rules instead: {fell}; {run.calls} calls, {run.hits} cached, mean call {run.mean_ms():.0f} ms")
+            f"rules instead: {fell}; {run.calls} calls, {run.hits} cached{mean}")
 
 
 def format_side_by_side(run: JudgeRun) -> str:

@@ -94,6 +94,7 @@ class FakeLLM:
         self._queue: deque[str] = deque()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._release: asyncio.Event | None = None  # set on stop: hanging requests end
         self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -103,6 +104,7 @@ class FakeLLM:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> FakeLLM:
+        self._release = asyncio.Event()
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._completions)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
@@ -113,6 +115,9 @@ class FakeLLM:
         return self
 
     async def stop(self) -> None:
+        if self._release is not None:
+            self._release.set()
+            await asyncio.sleep(0.01)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -191,7 +196,10 @@ class FakeLLM:
         if self.latency:
             await asyncio.sleep(self.latency)
         if mode == "hang":
-            await asyncio.sleep(3600)
+            assert self._release is not None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._release.wait(), 3600)
+            return self._error(503, "shutting down")
         if mode == "close":
             assert request.transport is not None
             request.transport.close()  # no status line, no body: "server disconnected"
