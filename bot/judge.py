@@ -327,6 +327,7 @@ class Judge:
         self.store = store
         self.system = system_prompt(rules)
         self.fingerprint = hashlib.sha1(self.system.encode("utf-8")).hexdigest()[:16]
+        self.example_texts = frozenset(ex.text for ex in _spec(rules).examples)  # answers the model has seen
         # A reason may quote the public checklist, never the rest (task, conventions, format); prose
         # around the answer object may quote none of the instructions (a model reciting its prompt
         # would otherwise hand us a worked example's answer as its own).

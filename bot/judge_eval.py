@@ -40,6 +40,7 @@ class JudgeRun:
     calls: int = 0
     hits: int = 0
     fallbacks: dict[str, int] = field(default_factory=dict)
+    worked_examples: int = 0  # lines that are worked examples in rules/judge.yaml: the model saw their answer
 
     @property
     def answered(self) -> int:
@@ -67,6 +68,7 @@ class JudgeRun:
         return {
             "model": self.model, "mode": self.mode, "answered": self.answered, "calls": self.calls,
             "cache_hits": self.hits, "fallbacks": self.fallbacks, "mean_ms": round(self.mean_ms(), 1),
+            "worked_examples": self.worked_examples,
             "agreement": {k: round(v, 4) if isinstance(v, float) else v for k, v in self.agreement().items()},
             "rules": self.rules.as_dict(), "llm": self.llm.as_dict(),
         }
@@ -88,14 +90,17 @@ def judge_lines(judge: Judge, classifier: Classifier, lines: list[Line]) -> Judg
         model=judge.model, mode=judge.mode, rules=evaluate(classifier, lines), llm=evaluate(_Judged(verdicts), lines),
         lines=lines, decisions=decisions, calls=judge.calls - calls, hits=judge.hits - hits,
         fallbacks=dict(sorted(fallbacks.items())),
+        worked_examples=sum(line.text in judge.example_texts for line in lines),
     )
 
 
 def format_header(run: JudgeRun) -> str:
     fell = ", ".join(f"{k} {v}" for k, v in run.fallbacks.items()) or "none"
     mean = f", mean call {run.mean_ms():.0f} ms" if run.mean_ms() else ""
+    seen = (f"\nnote: {run.worked_examples} line(s) are worked examples in rules/judge.yaml; the model was "
+            "shown their answers" if run.worked_examples else "")
     return (f"judge: {run.model} (mode {run.mode}): {run.answered}/{len(run.lines)} answered by the model; "
-            f"rules instead: {fell}; {run.calls} calls, {run.hits} cached{mean}")
+            f"rules instead: {fell}; {run.calls} calls, {run.hits} cached{mean}{seen}")
 
 
 def format_side_by_side(run: JudgeRun) -> str:
