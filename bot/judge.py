@@ -387,6 +387,9 @@ class Judge:
             level = logging.INFO if exc.kind == "paused" else logging.WARNING
             log.log(level, "llm judge %s failed (%s: %s); the rules decided", self.model, exc.kind, exc.detail)
             return Decision(verdict, verdict, "rules", self.model, fallback=exc.kind)
+        except Exception as exc:  # noqa: BLE001 - a bug or a store error must not cost the chat its answer
+            log.warning("llm judge %s failed unexpectedly (%s); the rules decided", self.model, type(exc).__name__)
+            return Decision(verdict, verdict, "rules", self.model, fallback="error")
         return Decision(compose(verdict, judgement), verdict, "llm", self.model, judgement)
 
     def cache_key(self, text: str) -> str:

@@ -470,3 +470,20 @@ def test_rules_check_reports_judge_file_problems_by_file_and_line(tmp_path: Path
 
 def test_hard_bound_is_within_timeout_plus_one() -> None:
     assert HARD_MARGIN < 1
+
+
+def test_an_unexpected_error_still_gives_the_rules_verdict(
+    rules: RuleSet, classifier: Classifier, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = Store(tmp_path / "closed.db")
+    broken.close()  # the cache lookup now raises sqlite3.ProgrammingError
+
+    async def scenario() -> None:
+        async with FakeLLM() as fake:
+            judge = make_judge(rules, fake, broken)
+            decision = await judge.decide(HEADLINE, classifier.classify(HEADLINE))
+            await judge.aclose()
+            assert (decision.judge, decision.fallback, decision.verdict.gate) == ("rules", "error", 1)
+
+    run(scenario())
+    assert any("failed unexpectedly (ProgrammingError)" in r.getMessage() for r in caplog.records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,11 @@ def test_telegram_uses_the_models_gate_and_escapes_its_reason(service: Service) 
     run(scenario())
 
 
-def test_telegram_failure_gives_the_rules_answer_and_other_chats_wait_for_nothing(service: Service) -> None:
+def test_telegram_failure_gives_the_rules_answer_and_other_chats_wait_for_nothing(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
     async def scenario() -> None:
         async with FakeLLM() as llm, FakeTelegram() as fake:
             llm.by_text[HEADLINE] = "hang"
@@ -107,6 +112,8 @@ def test_telegram_failure_gives_the_rules_answer_and_other_chats_wait_for_nothin
                 await service.judge.aclose()
 
     run(scenario())
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "llm judge fake-judge-1 failed (timeout" in logged and KEY not in logged
 
 
 # --------------------------------------------------------------------------- Slack
