@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-SETS = [ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "tests" / "data" / "heldout-headlines.jsonl",
-        ROOT / "tests" / "data" / "heldout2-headlines.jsonl", ROOT / "tests" / "data" / "heldout3-headlines.jsonl"]
+SETS = [ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "data" / "heldout-headlines.jsonl",
+        ROOT / "data" / "heldout2-headlines.jsonl", ROOT / "data" / "heldout3-headlines.jsonl"]
 
 
 # --------------------------------------------------------------------------- the bot (child)

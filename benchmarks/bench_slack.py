@@ -81,7 +81,7 @@ def headlines(limit: int = 200) -> list[str]:
 
     classifier = Classifier(load_rules(ROOT / "rules"))
     out = []
-    for line in (ROOT / "tests" / "data" / "heldout-headlines.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / "data" / "heldout-headlines.jsonl").read_text(encoding="utf-8").splitlines():
         text = json.loads(line)["text"]
         if classifier.classify(text).gate:
             out.append(text)

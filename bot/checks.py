@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .classifier import Classifier
+from .model import MODEL_FILE, fingerprint, training_inputs
 from .ruleset import Located, RuleSet
 
 
@@ -43,3 +44,20 @@ def check_examples(rules: RuleSet, classifier: Classifier) -> tuple[list[Example
         got = classifier.classify(ex.text).gate
         gaps.append(ExampleResult(ex, got, _passes(ex, got)))
     return must, gaps
+
+
+def check_model(rules: RuleSet, classifier: Classifier) -> tuple[str, str]:
+    """(problem or "", one-line status) of the learned model beside the rules.
+
+    In a source checkout (a data/ folder beside rules/), the model must have been trained from
+    exactly the rule and corpus files there: otherwise its cue features point at the wrong cues.
+    """
+    model = classifier.model
+    if model is None:
+        return "", "no learned model (the rules decide alone)"
+    data = rules.root.parent / "data"
+    line = f"model of {len(model.data.weights)} features, trained on {sum(model.data.trained_on.values())} lines"
+    if data.is_dir() and fingerprint(training_inputs(rules.root, data)) != model.fingerprint:
+        return (f"{rules.root.name}/{MODEL_FILE}: trained on other rule or corpus files than these; "
+                "run `gatebot train` and commit the new model", line + " (stale)")
+    return "", line

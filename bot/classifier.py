@@ -1,219 +1,101 @@
-"""text -> Verdict.
+"""text -> Verdict: the rules read the text, the learned model weighs what they found.
 
-All cue terms of all groups go into one Aho-Corasick automaton, built once when the rules load;
-a message is folded (see text.py) and scanned once. Each hit is checked for Latin word edges
-(ASCII-only: a Latin cue must start and end at a run boundary, give or take an inflection:
--s, -es, -ed, -ing, and -d after e),
-CJK cues match as plain substrings.
-
-Scoring, all from rules/: a gate's score is the sum of the weights of the distinct cues of that
-gate that matched. No gate fires unless the text is about AI compute (the compute-context score,
-minus off-domain senses such as bitcoin "hash rate" or troop "deployment", reaches a threshold)
-and about China (any China cue, or Chinese text). The best gate at or above the gate threshold is
-the verdict; the runner-up is named when its score is close.
+The cue matcher (cues.py) finds every cue of rules/ in the text and gives the rules' own verdict.
+When rules/model.json is present (it ships with gatebot), the learned gate model (model.py) reads
+the same text's words, character n-grams and cues (features.py) and decides the gate; its
+probability, calibrated when it was trained, gives the confidence. The evidence shown for the gate
+is the rules' cues for that gate, then the words that pushed the model toward it most. Without a
+model (a rules directory of one's own), the rules decide alone, as before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
-import ahocorasick
-
+from .cues import MAX_CHARS, CueMatcher, Reading
+from .features import features
+from .model import MODEL_FILE, GateModel
 from .models import Evidence, GateScore, Verdict
-from .ruleset import Cue, RuleSet
-from .text import Folded, fold, fold_phrase, language_of
+from .ruleset import RuleSet
 
-MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching
+__all__ = ["MAX_CHARS", "Classifier"]
 
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    group: str  # "1".."4", "compute", "china", "off_domain"
-    lane: str  # where longest-match competition happens: "gate" for all four gates, else the group
-    cue_id: int  # distinct per cue (a cue's terms count once)
-    weight: float
-    term: str  # as written in the rules
-    feature: str  # the cue's name for the learned model: "<group>.<index in its group>"
+CONFIDENCE_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+EVIDENCE_SHOWN = 6
+# Words too small to explain anything on their own, even when the model leaned on them.
+_FILLER = frozenset("a an and are as at be by for from has have in into is it its of on or the to was were will with "
+                    "after amid over new says".split())
 
 
-_GATES = frozenset("1234")
-
-
-@dataclass(slots=True)
-class Reading:
-    """What the cue matcher found in one text: the distinct cues per group, where they matched."""
-
-    text: str
-    folded: Folded
-    lang: str
-    best: dict[str, dict[int, tuple[_Entry, int, int]]]  # group -> cue id -> (entry, start, end) in folded text
-_SUFFIXES = frozenset({"s", "es", "ed", "ing"})
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+def _worth_quoting(name: str) -> bool:
+    kind, _, value = name.partition(":")
+    if kind == "w":
+        return len(value) > 2 and value not in _FILLER and not value.isdigit()
+    if kind == "b":
+        words = value.split("_")
+        return not any(w in _FILLER or w.isdigit() or len(w) < 2 for w in words)
+    return kind in ("c2", "c3")
 
 
 class Classifier:
-    def __init__(self, rules: RuleSet):
+    def __init__(self, rules: RuleSet, model: GateModel | None | bool = True):
+        """`model`: True loads the rules' model when there is one; None or False uses the rules alone."""
         self.rules = rules
-        self.thresholds = rules.context.thresholds
-        entries: dict[str, list[_Entry]] = {}
-        cue_id = 0
-
-        def add(group: str, cues: list[Cue]) -> None:
-            nonlocal cue_id
-            for index, cue in enumerate(cues):
-                cue_id += 1
-                for term in cue.terms:
-                    key = fold_phrase(term)
-                    lane = "gate" if group in _GATES else group
-                    entries.setdefault(key, []).append(
-                        _Entry(group, lane, cue_id, cue.weight, term, f"{group}.{index}"))
-
-        for gate, cues in rules.cues.items():
-            add(str(gate), cues)
-        add("compute", rules.context.compute)
-        add("china", rules.context.china)
-        add("off_domain", rules.context.off_domain)
-
-        self._automaton = ahocorasick.Automaton()
-        for key, items in entries.items():
-            # Acronyms and model numbers (CANN, GPU, 910B) take a plural "s" only: "Cannes" is not CANN.
-            inflects = not any(e.term.isupper() or any(c.isdigit() for c in e.term) for e in items)
-            self._automaton.add_word(
-                key, (len(key), _is_word_char(key[0]), _is_word_char(key[-1]), inflects, tuple(items))
-            )
-        self._automaton.make_automaton()
-        self.cue_count = cue_id
-        self.term_count = len(entries)
-
-    # ------------------------------------------------------------------ matching
-
-    def _hits(self, text: str):
-        """Yield (start, end, entries) for every cue occurrence that respects word edges."""
-        n = len(text)
-        for last, (length, latin_start, latin_end, inflects, items) in self._automaton.iter(text):
-            start = last - length + 1
-            end = last + 1
-            if latin_start and start > 0 and text[start - 1] != " ":
-                continue
-            if latin_end and end < n and text[end] != " ":
-                # Tolerate inflections: order -> orders/ordered/ordering, lease -> leased.
-                stop = text.find(" ", end)
-                stop = n if stop < 0 else stop
-                suffix = text[end:stop]
-                if inflects:
-                    if suffix not in _SUFFIXES and not (suffix == "d" and text[end - 1] == "e"):
-                        continue
-                elif suffix != "s":
-                    continue
-                end = stop
-            yield start, end, items
-
-    def read(self, text: str) -> Reading:
-        """Every cue the text holds, longest match first, with the folded text it was found in."""
-        text = text or ""
-        folded = fold(text[:MAX_CHARS])
-        ft = folded.text
-
-        # Longest match wins inside a group: "bulk order" must not also count as "order".
-        hits = sorted(self._hits(ft), key=lambda h: (h[0], -(h[1] - h[0])))
-        # Gate cues compete across gates too, as Chinese segmentation would: "推理服务器" (servers
-        # bought, gate 1) is not "推理服务" (a service running, gate 2).
-        # Hits come sorted by start, longest first, so "inside an earlier kept span" needs only the
-        # furthest end kept so far (per lane): one pass, linear in the number of hits.
-        lanes: dict[str, list[int]] = {}  # lane -> [furthest end before this start, current start, its furthest end]
-        gate_spans: list[tuple[int, int]] = []
-        best: dict[str, dict[int, tuple[_Entry, int, int]]] = {}
-        for start, end, items in hits:
-            for entry in items:
-                lane = lanes.get(entry.lane)
-                if lane is None:
-                    lanes[entry.lane] = [-1, start, end]
-                else:
-                    if start != lane[1]:
-                        lane[0], lane[1], lane[2] = max(lane[0], lane[2]), start, end
-                    elif lane[2] > end:
-                        continue  # a longer cue starting here was kept
-                    if lane[0] >= end:
-                        continue  # inside a cue kept earlier
-                if entry.lane == "gate":
-                    gate_spans.append((start, end))
-                per_cue = best.get(entry.group)
-                if per_cue is None:
-                    best[entry.group] = {entry.cue_id: (entry, start, end)}
-                elif entry.cue_id not in per_cue:
-                    per_cue[entry.cue_id] = (entry, start, end)
-
-        # An off-domain sense inside a gate cue is not off-domain: "ordinary office PC" is gate 4.
-        # (Few distinct off-domain cues, each checked against the gate spans once.)
-        for cue_id, (_entry, start, end) in list(best.get("off_domain", {}).items()):
-            if any(s <= start and end <= e for s, e in gate_spans):
-                del best["off_domain"][cue_id]
-        return Reading(text, folded, language_of(folded), best)
+        self.matcher = CueMatcher(rules)
+        if model is True:
+            path = rules.root / MODEL_FILE
+            model = GateModel.load(path) if path.is_file() else None
+        self.model: GateModel | None = model or None
+        self.group_floor = rules.context.thresholds.group_reply
+        self.cue_count = self.matcher.cue_count
+        self.term_count = self.matcher.term_count
 
     def classify(self, text: str) -> Verdict:
-        return self.rule_verdict(self.read(text))
+        reading = self.matcher.read(text)
+        verdict = self.matcher.rule_verdict(reading)
+        if self.model is not None and verdict.reason != "empty":
+            verdict = self._learned(reading, verdict)
+        verdict.group_reply = bool(
+            verdict.gate and CONFIDENCE_RANK[verdict.confidence] >= CONFIDENCE_RANK[self.group_floor])
+        return verdict
 
-    def rule_verdict(self, reading: Reading) -> Verdict:
-        """The hand-written rules' verdict: weighted cue sums against the thresholds in rules/."""
-        text, folded, lang, best = reading.text, reading.folded, reading.lang, reading.best
-        ft = folded.text
-        t = self.thresholds
+    def rules_only(self, text: str) -> Verdict:
+        """The hand-written rules' verdict alone (for comparison in `gatebot eval`)."""
+        return self.matcher.rule_verdict(self.matcher.read(text))
 
-        def evidence(group: str) -> list[Evidence]:
-            out = []
-            for entry, start, end in sorted(best[group].values(), key=lambda x: x[1]):
-                s, e = folded.original_span(start, end)
-                out.append(Evidence(cue=entry.term, match=text[s:e], start=s, end=e, weight=entry.weight))
-            return out
+    def _learned(self, reading: Reading, rules: Verdict) -> Verdict:
+        assert self.model is not None
+        feats = features(reading, {g.gate: g.score for g in rules.gates}, rules.compute)
+        prediction = self.model.predict(feats)
+        gate, p = prediction.gate, prediction.probabilities[prediction.gate]
+        if gate == 0:
+            # The rules' reason for "no gate" still explains it; when they saw a gate, say the
+            # model weighed it down.
+            return replace(rules, gate=0, confidence="none", secondary=None, probability=round(p, 4),
+                           reason=rules.reason if rules.gate == 0 else "outweighed")
+        gates = [self._with_words(g, feats, reading, gate) if g.gate == gate else g for g in rules.gates]
+        if not any(g.gate == gate for g in gates):
+            gates.append(self._with_words(GateScore(gate=gate, score=0.0, evidence=[]), feats, reading, gate))
+        gates.sort(key=lambda g: (g.gate != gate, -g.score))
+        return replace(rules, gate=gate, confidence=self.model.confidence(p), secondary=prediction.secondary,
+                       gates=gates, probability=round(p, 4), reason="")
 
-        totals = {group: sum(entry.weight for entry, _, _ in cues.values()) for group, cues in best.items()}
-
-        def total(group: str) -> float:
-            return totals.get(group, 0.0)
-
-        compute = total("compute") - total("off_domain")
-        china = lang == "zh" or bool(best.get("china"))
-        scores = []
-        for gate in "1234":
-            if best.get(gate):
-                scores.append(GateScore(gate=int(gate), score=round(totals[gate], 3), evidence=evidence(gate)))
-        # Best first; ties go to the gate whose strongest cue is strongest, then the earlier gate.
-        scores.sort(key=lambda g: (-g.score, -max(e.weight for e in g.evidence), g.gate))
-        # China cues only answer yes/no; the context shown is compute context and off-domain senses.
-        context = [e for group in ("compute", "off_domain") if best.get(group) for e in evidence(group)]
-        context.sort(key=lambda e: e.start)
-
-        def none(reason: str) -> Verdict:
-            return Verdict(gate=0, confidence="none", secondary=None, gates=scores, lang=lang,
-                           compute=round(compute, 3), context=context, reason=reason)
-
-        if not ft:
-            return none("empty")
-        if not scores:
-            return none("no_cue")
-        if total("off_domain") and compute < t.compute:
-            return none("off_domain")
-        if compute < t.compute:
-            return none("no_compute")
-        if not china and compute < 2 * t.compute:
-            # An English text with no China cue needs twice the compute context to count.
-            return none("not_china")
-        top = scores[0]
-        if top.score < t.gate:
-            return none("weak")
-        runner = scores[1] if len(scores) > 1 else None
-        secondary = None
-        if runner and runner.score >= t.gate and runner.score >= t.secondary_ratio * top.score:
-            secondary = runner.gate
-        margin = top.score - (runner.score if runner else 0.0)
-        if top.score >= t.high and margin >= t.gate and compute >= 2 * t.compute:
-            confidence = "high"
-        elif top.score >= t.medium and margin > 0:
-            confidence = "medium"
-        else:
-            confidence = "low"
-        return Verdict(gate=top.gate, confidence=confidence, secondary=secondary, gates=scores,
-                       lang=lang, compute=round(compute, 3), context=context, reason="")
+    def _with_words(self, score: GateScore, feats, reading: Reading, gate: int) -> GateScore:
+        """The gate's cue evidence, then the words that carried the model toward it."""
+        evidence, shown = [], set()
+        for e in score.evidence:  # two cues on the same words are quoted once
+            if (e.start, e.end) not in shown:
+                shown.add((e.start, e.end))
+                evidence.append(e)
+        folded = reading.folded
+        for feature, push in self.model.contributions(feats, gate):
+            if feature.start < 0 or not _worth_quoting(feature.name):
+                continue
+            s, e = folded.original_span(feature.start, feature.end)
+            if any(s < b and a < e for a, b in shown):  # overlaps words already quoted
+                continue
+            shown.add((s, e))
+            evidence.append(Evidence(cue="learned", match=reading.text[s:e], start=s, end=e, weight=round(push, 1)))
+            if len(evidence) >= EVIDENCE_SHOWN:
+                break
+        return GateScore(gate=score.gate, score=score.score, evidence=evidence)

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from . import __version__
 from .models import Verdict
@@ -343,8 +344,9 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    from .checks import check_examples
+    from .checks import check_examples, check_model
     from .classifier import Classifier
+    from .model import ModelError
     from .ruleset import RulesError, load_rules
     from .settings import load_settings
 
@@ -356,7 +358,15 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"rules check: {len(exc.problems)} problem(s) in the rule files", file=sys.stderr)
         return EXIT_FAILED
-    classifier = Classifier(rules)
+    try:
+        classifier = Classifier(rules)
+    except ModelError as exc:
+        print(f"rules/model.json: {exc}", file=sys.stderr)
+        print("rules check: the learned model cannot be read; run `gatebot train`", file=sys.stderr)
+        return EXIT_FAILED
+    model_problem, model_line = check_model(rules, classifier)
+    if model_problem:
+        print(model_problem, file=sys.stderr)
     must, gaps = check_examples(rules, classifier)
     failed = [r for r in must if not r.passed]
     for result in failed:
@@ -368,9 +378,38 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     print(
         f"rules check: {len(rules.gates)} gates, {classifier.cue_count} cues ({classifier.term_count} terms), "
         f"{len(must) - len(failed)}/{len(must)} examples hold, {len(gaps)} known gap(s) "
-        f"({len(gaps) - len(fixed)} still open)"
+        f"({len(gaps) - len(fixed)} still open); {model_line}"
     )
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed or model_problem else EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model import MODEL_FILE
+    from .ruleset import RulesError, load_rules
+    from .settings import load_settings
+    from .train import TrainError, summary, train, write
+
+    root = args.dir or load_settings().gatebot_rules
+    try:
+        rules = load_rules(root)
+    except RulesError as exc:
+        print(f"gatebot train: the rule files have problems; run `gatebot rules check`: {exc.problems[0]}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    data = Path(args.data) if args.data else rules.root.parent / "data"
+    if not data.is_dir():
+        print(f"gatebot train: no labelled data at {data} (use --data DIR)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        model = train(rules, data, log=lambda line: print(line, file=sys.stderr),
+                      oof_path=Path(args.oof) if args.oof else None)
+    except TrainError as exc:
+        print(f"gatebot train: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else rules.root / MODEL_FILE
+    write(model, out)
+    print(f"wrote {out}: {summary(model)}")
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -511,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = rules_sub.add_parser("check", help="validate the rule files and run their examples")
     p.add_argument("--dir", help="rules directory (default: $GATEBOT_RULES or the shipped rules)")
     p.set_defaults(func=cmd_rules_check)
+
+    p = sub.add_parser("train", help="fit the learned gate model on data/*.jsonl and the rule examples")
+    p.add_argument("--dir", help="rules directory (default: $GATEBOT_RULES or the shipped rules)")
+    p.add_argument("--data", help="labelled data directory (default: data/ beside the rules)")
+    p.add_argument("--out", help="model file to write (default: model.json in the rules directory)")
+    p.add_argument("--oof", help="also write the cross-validation's out-of-fold probabilities to this JSONL file")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("digest", help="print (or --send) a chat's digest")
     p.add_argument("--chat", default="terminal", help="chat id (default: the terminal chat)")

@@ -76,12 +76,13 @@ def read_corpus(path: Path) -> list[dict[str, Any]]:
 
 def known_texts(root: Path) -> Iterator[str]:
     """Every headline the project holds: corpus, sealed split, labelled sets, rule examples."""
-    for path in [root / "data" / "corpus.jsonl", root / "data" / "sealed.jsonl",
-                 root.parent / "shared" / "dev-headlines.jsonl", *sorted((root / "tests" / "data").glob("*.jsonl"))]:
+    for path in [*sorted((root / "data").glob("*.jsonl")), root.parent / "shared" / "dev-headlines.jsonl",
+                 *sorted((root / "tests" / "data").glob("*.jsonl"))]:
         if path.exists():
             for raw in path.read_text(encoding="utf-8").splitlines():
-                if raw.strip():
-                    yield str(json.loads(raw)["text"])
+                obj = json.loads(raw) if raw.strip() else {}
+                if "text" in obj:
+                    yield str(obj["text"])
     yield from rule_example_texts(root / "rules")
 
 

@@ -46,6 +46,8 @@ class Verdict:
     secondary: int | None = None
     context: list[Evidence] = field(default_factory=list)  # compute-context and off-domain cues matched
     reason: str = ""  # why no gate, when gate == 0 (machine-readable key)
+    probability: float | None = None  # the learned model's probability for `gate`, when a model decided
+    group_reply: bool = False  # would the bot answer this unprompted in a group (default settings)?
 
     def score(self, gate: int) -> float:
         return next((g.score for g in self.gates if g.gate == gate), 0.0)

@@ -126,6 +126,8 @@ class Thresholds(Strict):
     secondary_ratio: float = Field(gt=0, le=1)  # runner-up named when this close to the top
     high: float = Field(gt=0)  # top score for high confidence (with a clear margin)
     medium: float = Field(gt=0)
+    # The least confidence at which the bot answers a gate headline unprompted in a group chat.
+    group_reply: Literal["low", "medium", "high"] = "medium"
 
 
 class ContextExamples(Strict):

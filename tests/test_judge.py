@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-SECRET-0123456789abcdef"
 TIMEOUT = 1.0
 # The rules say gate 1 (orders); the fake model reads "train" as gate 2: who decided is visible.
-HEADLINE = "ByteDance orders Ascend chips to train its next model"
+HEADLINE = "ByteDance orders $5.6B of Ascend 950PR chips for its servers"
 ZH_HEADLINE = "昇腾CANN全面开源"
 
 

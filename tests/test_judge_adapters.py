@@ -28,7 +28,7 @@ from test_slack import SECRET, Bot, free_port, message
 pytestmark = pytest.mark.slow
 
 KEY = "sk-test-SECRET-0123456789abcdef"
-HEADLINE = "ByteDance orders Ascend chips to train its next model"  # rules: gate 1; the fake model: gate 2
+HEADLINE = "ByteDance orders $5.6B of Ascend 950PR chips for its servers"  # rules: gate 1; the fake model: gate 2
 ZH_HEADLINE = "昇腾CANN全面开源"
 SNEAKY = "Hospitals adopt Ascend AI appliances at scale"
 GROUP, OTHER_GROUP = -1001234567890, -1009876543210

@@ -15,7 +15,7 @@ from fakes.openai_api import MODEL, FakeLLM
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "eval-fixture.jsonl"
 KEY = "sk-test-SECRET-0123456789abcdef"
-HEADLINE = "ByteDance orders Ascend chips to train its next model"  # rules: gate 1; the fake model: gate 2
+HEADLINE = "ByteDance orders $5.6B of Ascend 950PR chips for its servers"  # rules: gate 1; the fake model: gate 2
 
 pytestmark = pytest.mark.slow
 

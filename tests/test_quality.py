@@ -14,9 +14,9 @@ from gatebot.evaluate import evaluate, read_lines
 ROOT = Path(__file__).resolve().parent.parent
 SETS = [
     (ROOT.parent / "shared" / "dev-headlines.jsonl", 0.92),
-    (ROOT / "tests" / "data" / "heldout-headlines.jsonl", 0.89),
-    (ROOT / "tests" / "data" / "heldout2-headlines.jsonl", 0.93),
-    (ROOT / "tests" / "data" / "heldout3-headlines.jsonl", 0.90),
+    (ROOT / "data" / "heldout-headlines.jsonl", 0.89),
+    (ROOT / "data" / "heldout2-headlines.jsonl", 0.93),
+    (ROOT / "data" / "heldout3-headlines.jsonl", 0.90),
 ]
 
 

@@ -1,0 +1,162 @@
+"""The learned gate model: a linear model over the features of features.py, trained by `gatebot train`.
+
+rules/model.json holds, for every feature, one weight per answer (none, gates 1-4), an intercept
+per answer, the probability thresholds that make a verdict "high" or "medium" confidence
+(calibrated on out-of-fold predictions when it was trained), the figures of that cross-validation,
+and a fingerprint of everything it was trained from: the cue files (its cue features are named
+after their positions) and the labelled corpus. `gatebot rules check` fails when the fingerprint
+no longer matches, so a rule or corpus edit is always followed by `gatebot train`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .features import Feature
+
+CLASSES = (0, 1, 2, 3, 4)
+MODEL_FILE = "model.json"  # in the rules directory
+Weights = Annotated[list[float], Field(min_length=5, max_length=5)]
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    high: float = Field(gt=0, le=1)  # top probability for "high" confidence
+    medium: float = Field(gt=0, le=1)  # ... for "medium"; below it, "low"
+    secondary: float = Field(gt=0, le=1)  # a runner-up gate this probable is named too
+
+
+class ModelFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: int = Field(ge=1, le=1)
+    fingerprint: str = Field(min_length=64, max_length=64)
+    trained_on: dict[str, int]  # what it learned from: source -> lines
+    classes: list[int]
+    intercept: Weights
+    calibration: Calibration
+    cross_validation: dict[str, float]  # out-of-fold figures measured while training
+    weights: dict[str, Weights]
+
+
+class ModelError(ValueError):
+    """rules/model.json is missing pieces or malformed."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: tuple[float, ...]  # per class, in CLASSES order
+    gate: int
+    secondary: int | None
+
+
+class GateModel:
+    def __init__(self, data: ModelFile):
+        if tuple(data.classes) != CLASSES:
+            raise ModelError(f"classes must be {list(CLASSES)}, got {data.classes}")
+        self.data = data
+        self.calibration = data.calibration
+        self.fingerprint = data.fingerprint
+        self._intercept = tuple(data.intercept)
+        self._weights = {name: tuple(w) for name, w in data.weights.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> GateModel:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read {path}: {exc}") from None
+        try:
+            return cls(ModelFile.model_validate_json(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ModelError(f"{where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+
+    def logits(self, feats: Iterable[Feature]) -> list[float]:
+        z = list(self._intercept)
+        weights = self._weights
+        for f in feats:
+            w = weights.get(f.name)
+            if w is not None:
+                v = f.value
+                z[0] += w[0] * v
+                z[1] += w[1] * v
+                z[2] += w[2] * v
+                z[3] += w[3] * v
+                z[4] += w[4] * v
+        return z
+
+    def predict(self, feats: list[Feature]) -> Prediction:
+        z = self.logits(feats)
+        top = max(z)
+        exp = [math.exp(v - top) for v in z]
+        total = sum(exp)
+        probs = tuple(e / total for e in exp)
+        order = sorted(CLASSES, key=lambda c: -probs[c])
+        gate = order[0]
+        runner = next((c for c in order[1:] if c != 0), None)
+        secondary = runner if gate and runner and probs[runner] >= self.calibration.secondary else None
+        return Prediction(probs, gate, secondary)
+
+    def contributions(self, feats: Iterable[Feature], gate: int) -> list[tuple[Feature, float]]:
+        """How much each feature pushed toward `gate` rather than the other answers, largest first."""
+        out = []
+        for f in feats:
+            w = self._weights.get(f.name)
+            if w is not None:
+                push = (w[gate] - sum(w) / len(w)) * f.value
+                if push > 0:
+                    out.append((f, push))
+        out.sort(key=lambda x: -x[1])
+        return out
+
+    def confidence(self, p: float) -> str:
+        c = self.calibration
+        return "high" if p >= c.high else "medium" if p >= c.medium else "low"
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def training_inputs(rules_dir: Path, data_dir: Path) -> list[Path]:
+    """The files a model is trained from, in a fixed order (the sealed split is never one of them)."""
+    files = [rules_dir / "context.yaml", *sorted((rules_dir / "cues").glob("*.yaml")),
+             *sorted((rules_dir / "corpus").glob("*.yaml")), *sorted(data_dir.glob("*.jsonl"))]
+    return [f for f in files if f.is_file() and f.name != "sealed.jsonl" and not f.name.startswith("double-")]
+
+
+def fingerprint(files: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode("utf-8") + b"\0")
+        # Line endings and a trailing newline do not change what is learned.
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n").rstrip(b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def dump(model: ModelFile) -> str:
+    """The model file as written: one feature per line, so a retrain's diff is readable."""
+    head = model.model_dump(exclude={"weights"})
+    lines = ["{"]
+    for key, value in head.items():
+        lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, sort_keys=True)},")
+    lines.append('  "weights": {')
+    items = sorted(model.weights.items())
+    for i, (name, w) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        lines.append(f"    {json.dumps(name, ensure_ascii=False)}: [{', '.join(_num(x) for x in w)}]{comma}")
+    lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}" if x else "0"
