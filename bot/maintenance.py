@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .store import Store, iso
 
-PURGE_BATCH = 2_000  # rows per transaction: the bot's own writes wait at most one short batch
+PURGE_BATCH = 500  # rows per transaction: the bot's own writes wait at most one short batch (~50 ms)
 
 _AGE = re.compile(r"^\s*(\d{1,5})\s*(d|days?)?\s*$", re.IGNORECASE)
 
