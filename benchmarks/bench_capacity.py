@@ -183,6 +183,10 @@ def main() -> int:
     per_message = size / n_stored
     print(f"growth: {n_stored:,} messages -> {size / 1e6:.1f} MB = {per_message:,.0f} bytes/message "
           f"-> {per_message * 1e6 / 1e9:.2f} GB per 1,000,000 messages")
+    for gated, n, avg in store.db.execute("select gate > 0, count(*), avg(length(text) + length(verdict)) "
+                                          "from messages group by gate > 0 order by 1"):
+        print(f"  {'headlines with a gate' if gated else 'chatter (gate 0)'}: {n:,} rows, "
+              f"text + verdict JSON {avg:,.0f} bytes on average")
 
     # 4. backup while another thread writes
     result, during, written = backup_while_writing(rules, classifier, path, tmp / "backup.db", clock)
