@@ -40,6 +40,18 @@ def _rules_and_classifier():
     return settings, rules, Classifier(rules)
 
 
+def _default_zone(name: str) -> str:
+    """GATEBOT_TZ as its canonical IANA name; an unknown zone is a usage error, not a silent UTC."""
+    from .timing import resolve_zone
+
+    if not (name or "").strip():
+        return "UTC"
+    zone = resolve_zone(name)
+    if zone is None:
+        raise UsageError(f"GATEBOT_TZ={name[:60]!r} is not a known IANA time zone, e.g. Asia/Shanghai or UTC")
+    return zone.key
+
+
 def _service():
     from .service import Service
     from .store import Store
@@ -78,18 +90,6 @@ def _judge_with_store(settings, rules):
     except Exception as exc:  # sqlite errors: unwritable path, not a database, ...
         raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
     return _judge(settings, rules, store)
-
-
-def _default_zone(name: str) -> str:
-    """GATEBOT_TZ as its canonical IANA name; an unknown zone is a usage error, not a silent UTC."""
-    from .timing import resolve_zone
-
-    if not (name or "").strip():
-        return "UTC"
-    zone = resolve_zone(name)
-    if zone is None:
-        raise UsageError(f"GATEBOT_TZ={name[:60]!r} is not a known IANA time zone, e.g. Asia/Shanghai or UTC")
-    return zone.key
 
 
 def _stdin_lines() -> Iterator[tuple[int, str]]:

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
                                       env_file_encoding="utf-8")
 
     gatebot_db: str = Field("gatebot.db", description="SQLite file")
+    gatebot_retention_days: int = Field(0, ge=0, description="purge chatter older than this many days (0 = keep all)")
     gatebot_rules: str | None = Field(None, description="rules directory (default: the shipped rules)")
     gatebot_log_level: str = Field("INFO", description="logging level")
     gatebot_http_host: str = Field("127.0.0.1", description="HTTP listen address (webhooks, Slack events)")
@@ -24,7 +25,6 @@ class Settings(BaseSettings):
     gatebot_tz: str = Field("UTC", description="default time zone for digests")
     gatebot_admins: str = Field("", description="comma-separated platform user ids allowed to change gate status")
     gatebot_fetch_allow_private: bool = Field(False, description="allow fetching links on private addresses")
-    gatebot_retention_days: int = Field(0, ge=0, description="purge chatter older than this many days (0 = keep all)")
 
     # A language model as the judge (bot/judge.py); unset URL = the offline rules alone.
     gatebot_llm_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. https://api.deepseek.com/v1")
