@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval", help="score the classifier on a labeled JSONL file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Score the classifier on a labeled JSONL file: one JSON object per line with\n"
+        description="Score the rules (or, with --judge, the model) on a labeled JSONL file, one JSON object per line:\n"
                     "  text  the headline (string)\n"
                     "  gold  the right gate, 0-4 (0 = none)\n"
                     "  ok    optional: every gate accepted as right, e.g. [0, 1] (default [gold])\n"
