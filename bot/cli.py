@@ -510,7 +510,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
         service.store.close()
     verb = "would remove" if args.dry_run else "removed"
     print(f"purge: before {result.cutoff}: {verb} {result.messages} chatter message(s), {result.events} event id(s), "
-          f"{result.links} expired link(s); kept {result.kept_messages} older message(s) with a gate or feedback")
+          f"{result.links} expired link(s), {result.judgements} cached model answer(s); "
+          f"kept {result.kept_messages} older message(s) with a gate, feedback or a judges' disagreement")
     return EXIT_OK
 
 
@@ -611,9 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("purge", help="remove chatter (no gate, no feedback) older than an age",
-                       description="Remove messages that touched no gate and got no feedback, older than the age, "
-                                   "and event ids / expired link-cache rows older than it. Messages with a gate "
-                                   "(digests) or with feedback stay.")
+                       description="Remove messages that touched no gate, got no feedback and on which the judges "
+                                   "agreed, older than the age, and event ids, expired link-cache rows and cached "
+                                   "model answers older than it. Messages with a gate (digests), with feedback or "
+                                   "with a judges' disagreement stay.")
     p.add_argument("--older-than", metavar="AGE", help="e.g. 180d (default: $GATEBOT_RETENTION_DAYS)")
     p.add_argument("--dry-run", action="store_true", help="count what would go, remove nothing")
     p.set_defaults(func=cmd_purge)

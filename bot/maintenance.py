@@ -5,11 +5,12 @@ before it began, while the bot keeps writing (WAL lets readers and the writer pr
 The copy is written under a temporary name, synced, checked and only then renamed, so a file at
 the destination is always a whole backup.
 
-Retention removes chatter: messages that touched no gate (gate 0) and got no feedback, older than
-the cutoff. Everything a digest or feedback reads stays: messages with a gate (signal counts, top
-items, momentum), messages with votes (corrections), status history, subscriptions and the digest
-log. Bookkeeping that is only needed for a day goes too: event ids kept to drop platform re-sends,
-and link-cache rows that expired before the cutoff.
+Retention removes chatter: messages that touched no gate (gate 0), got no feedback and on which the
+model judge and the rules agreed, older than the cutoff. Everything a digest or a feedback export
+reads stays: messages with a gate (signal counts, top items, momentum), messages with votes
+(corrections), messages the two judges disagreed on, status history, subscriptions and the digest
+log. Bookkeeping past its use goes too: event ids kept to drop platform re-sends, link-cache rows
+that expired before the cutoff, and cached model answers older than it.
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ class PurgeResult:
     messages: int  # chatter rows removed (or that would be, on a dry run)
     events: int  # platform event ids removed
     links: int  # expired link-cache rows removed
-    kept_messages: int  # messages older than the cutoff that stay (a gate, or feedback)
+    judgements: int  # cached model answers removed
+    kept_messages: int  # messages older than the cutoff that stay (a gate, feedback, or judges that disagreed)
 
 
 _CHATTER = ("from messages where gate = 0 and created_at < ? "
-            "and not exists (select 1 from feedback f where f.message_id = messages.id)")
+            "and not exists (select 1 from feedback f where f.message_id = messages.id) "
+            "and coalesce(json_extract(verdicts, '$.llm.gate') != json_extract(verdicts, '$.rules.gate'), 0) = 0")
 
 
 def purge(store: Store, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None,
@@ -134,6 +137,7 @@ def purge_steps(store: Store, older_than: timedelta, *, dry_run: bool = False, n
             "messages": db.execute("select count(*) " + _CHATTER, [cutoff]).fetchone()[0],
             "events": db.execute("select count(*) from processed_events where seen_at < ?", [cutoff]).fetchone()[0],
             "links": db.execute("select count(*) from link_cache where expires_at < ?", [cutoff]).fetchone()[0],
+            "judgements": db.execute("select count(*) from judgements where created_at < ?", [cutoff]).fetchone()[0],
         }
     if not dry_run:
         jobs = {
@@ -141,6 +145,7 @@ def purge_steps(store: Store, older_than: timedelta, *, dry_run: bool = False, n
             "events": ("select rowid from processed_events where seen_at < ?",
                        "delete from processed_events where rowid in"),
             "links": ("select rowid from link_cache where expires_at < ?", "delete from link_cache where rowid in"),
+            "judgements": ("select rowid from judgements where created_at < ?", "delete from judgements where rowid in"),
         }
         for name, (select, delete) in jobs.items():
             counts[name] = 0
@@ -153,4 +158,5 @@ def purge_steps(store: Store, older_than: timedelta, *, dry_run: bool = False, n
                 if len(ids) < batch:
                     break
                 yield
-    return PurgeResult(cutoff, counts["messages"], counts["events"], counts["links"], old - counts["messages"])
+    return PurgeResult(cutoff, counts["messages"], counts["events"], counts["links"], counts["judgements"],
+                       old - counts["messages"])

@@ -141,9 +141,10 @@ class Scheduler:
                 result = done.value
                 break
             await asyncio.sleep(0)  # one short transaction at a time; chats are served in between
-        if result.messages or result.events or result.links:
-            log.info("retention (%d days): removed %d chatter message(s), %d event id(s), %d expired link(s)",
-                     days, result.messages, result.events, result.links)
+        if result.messages or result.events or result.links or result.judgements:
+            log.info("retention (%d days): removed %d chatter message(s), %d event id(s), %d expired link(s), "
+                     "%d cached model answer(s)", days, result.messages, result.events, result.links,
+                     result.judgements)
         return True
 
 

@@ -161,12 +161,18 @@ def _history(path: Path, rules, classifier) -> tuple[Store, Service, Clock, dict
     ids = {"old_chatter": say("lunch at noon?"), "old_gate": say("昇腾CANN全面开源"),
            "old_voted_chatter": say("anyone seen the new phone?")}
     service.vote("test", "c1", "u2", ids["old_voted_chatter"], "3")  # a correction: feeds the digest
+    ids["old_disputed_chatter"] = say("国产算力闲聊")
+    store.record_judges(ids["old_disputed_chatter"], "rules", {"rules": {"gate": 0}, "llm": {"gate": 2}})
+    ids["old_agreed_chatter"] = say("see you at lunch")
+    store.record_judges(ids["old_agreed_chatter"], "rules", {"rules": {"gate": 0}, "llm": {"gate": 0}})
+    store.cache_judgement("k-old", "model", text_key("see you at lunch"), {"gate": 0})
     store.first_time("test", "update-old")
     store.cache_link("https://example.com/a", ok=True, title="t", description="", error="", detail="", verdict="",
                      ttl=timedelta(days=1))
     clock.now = NOW - timedelta(days=10)
     ids["new_chatter"] = say("see you tomorrow")
     store.first_time("test", "update-new")
+    store.cache_judgement("k-new", "model", text_key("see you tomorrow"), {"gate": 0})
     clock.now = NOW
     return store, service, clock, ids
 
@@ -175,14 +181,18 @@ def test_purge_removes_old_chatter_and_keeps_what_digests_and_feedback_read(tmp_
     store, service, clock, ids = _history(tmp_path / "g.db", rules, classifier)
     try:
         dry = purge(store, timedelta(days=180), dry_run=True)
-        assert (dry.messages, dry.events, dry.links, dry.kept_messages) == (1, 1, 1, 2)
-        assert store.count_messages() == 4
+        assert (dry.messages, dry.events, dry.links, dry.judgements, dry.kept_messages) == (2, 1, 1, 1, 3)
+        assert store.count_messages() == 6
         result = purge(store, timedelta(days=180), batch=1)  # batch=1: every loop turn is exercised
-        assert (result.messages, result.events, result.links, result.kept_messages) == (1, 1, 1, 2)
+        assert (result.messages, result.events, result.links, result.judgements, result.kept_messages) == \
+            (2, 1, 1, 1, 3)
         assert result.cutoff == iso(NOW - timedelta(days=180))
         remaining = {row[0] for row in store.db.execute("select id from messages")}
-        assert remaining == {ids["old_gate"], ids["old_voted_chatter"], ids["new_chatter"]}
+        assert remaining == {ids["old_gate"], ids["old_voted_chatter"], ids["old_disputed_chatter"],
+                             ids["new_chatter"]}
         assert store.tally(ids["old_voted_chatter"]) == {"3": 1}
+        assert [row[0] for row in store.disagreements()] == [ids["old_disputed_chatter"]]  # still to review
+        assert [row[0] for row in store.db.execute("select key from judgements")] == ["k-new"]
         assert not store.first_time("test", "update-new") and store.first_time("test", "update-old")
         assert purge(store, timedelta(days=180)).messages == 0  # nothing left to do
     finally:
@@ -195,13 +205,14 @@ def test_purge_command(tmp_path, rules, classifier):
     env = {"GATEBOT_DB": str(tmp_path / "g.db"), "GATEBOT_RETENTION_DAYS": "0"}
     out = gatebot("purge", "--older-than", "180d", "--dry-run", env=env)
     assert out.returncode == 0, out.stderr.decode()
-    assert "would remove 1 chatter message(s)" in out.stdout.decode()
-    assert "kept 2 older message(s) with a gate or feedback" in out.stdout.decode()
+    assert "would remove 2 chatter message(s), 1 event id(s), 1 expired link(s), 1 cached model answer(s)" \
+        in out.stdout.decode()
+    assert "kept 3 older message(s) with a gate, feedback or a judges' disagreement" in out.stdout.decode()
     out = gatebot("purge", env=env)
     assert out.returncode == 2 and "GATEBOT_RETENTION_DAYS" in out.stderr.decode()
     out = gatebot("purge", env={**env, "GATEBOT_RETENTION_DAYS": "180"})
-    assert out.returncode == 0 and "removed 1 chatter message(s)" in out.stdout.decode()
-    assert sqlite3.connect(tmp_path / "g.db").execute("select count(*) from messages").fetchone()[0] == 3
+    assert out.returncode == 0 and "removed 2 chatter message(s)" in out.stdout.decode()
+    assert sqlite3.connect(tmp_path / "g.db").execute("select count(*) from messages").fetchone()[0] == 4
 
 
 def test_scheduler_applies_retention_once_a_day(tmp_path, rules, classifier):
@@ -209,17 +220,17 @@ def test_scheduler_applies_retention_once_a_day(tmp_path, rules, classifier):
     try:
         scheduler = Scheduler(service, {}, clock=clock)
         asyncio.run(scheduler.tick())
-        assert store.count_messages() == 4  # retention is off by default
+        assert store.count_messages() == 6  # retention is off by default
         service.retention_days = 180
         asyncio.run(scheduler.tick())
-        assert store.count_messages() == 3
+        assert store.count_messages() == 4
         clock.now = NOW - timedelta(days=190)
         service.handle_message(Message("test", "c1", "u1", "more chatter", is_direct=True))
         clock.now = NOW + timedelta(hours=1)
         assert not asyncio.run(scheduler.apply_retention(clock.now))  # ran an hour ago
-        assert store.count_messages() == 4
+        assert store.count_messages() == 5
         clock.now = NOW + timedelta(days=1, minutes=1)
         asyncio.run(scheduler.tick())
-        assert store.count_messages() == 3
+        assert store.count_messages() == 4
     finally:
         store.close()
