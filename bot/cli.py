@@ -41,6 +41,18 @@ def _rules_and_classifier():
     return settings, rules, Classifier(rules)
 
 
+def _default_zone(name: str) -> str:
+    """GATEBOT_TZ as its canonical IANA name; an unknown zone is a usage error, not a silent UTC."""
+    from .timing import resolve_zone
+
+    if not (name or "").strip():
+        return "UTC"
+    zone = resolve_zone(name)
+    if zone is None:
+        raise UsageError(f"GATEBOT_TZ={name[:60]!r} is not a known IANA time zone, e.g. Asia/Shanghai or UTC")
+    return zone.key
+
+
 def _service():
     from .service import Service
     from .store import Store
@@ -52,7 +64,8 @@ def _service():
         raise UsageError(f"cannot open database {settings.gatebot_db}: {exc}") from None
     service = Service(rules, store, classifier)
     service.admins = settings.admins
-    service.default_tz = settings.gatebot_tz or "UTC"
+    service.default_tz = _default_zone(settings.gatebot_tz)
+    service.retention_days = settings.gatebot_retention_days
     return settings, service
 
 
@@ -218,8 +231,10 @@ def cmd_gates(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     _, service = _service()
     reply = service.gate_card(" ".join(args.name), args.lang)
+    if reply.kind != "gate":
+        raise UsageError(" ".join(reply.plain().split()))
     print(reply.plain())
-    return EXIT_OK if reply.kind == "gate" else EXIT_USAGE
+    return EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -500,6 +515,53 @@ def cmd_status_set(args: argparse.Namespace) -> int:
         service.store.close()
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .maintenance import MaintenanceError, backup
+    from .settings import load_settings
+
+    source = load_settings().gatebot_db
+    try:
+        result = backup(source, args.path)
+    except MaintenanceError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"backup: {source} -> {result.path} ({result.messages} messages, {result.bytes / 1e6:.1f} MB, "
+          f"{result.seconds:.2f} s)")
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from .maintenance import MaintenanceError, parse_age, purge
+
+    settings, service = _service()
+    try:
+        if args.older_than:
+            age = parse_age(args.older_than)
+        elif settings.gatebot_retention_days:
+            age = timedelta(days=settings.gatebot_retention_days)
+        else:
+            raise UsageError("purge needs --older-than (e.g. 180d) or GATEBOT_RETENTION_DAYS")
+        result = purge(service.store, age, dry_run=args.dry_run)
+    except MaintenanceError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        service.store.close()
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"purge: before {result.cutoff}: {verb} {result.messages} chatter message(s), {result.events} event id(s), "
+          f"{result.links} expired link(s), {result.judgements} cached model answer(s); "
+          f"kept {result.kept_messages} older message(s) with a gate, feedback or a judges' disagreement")
+    return EXIT_OK
+
+
+def _print_help(parser: argparse.ArgumentParser):
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return EXIT_USAGE
+
+    return show
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gatebot", description="Which gate is this? Classify China AI-compute news by the four gates.")
     parser.add_argument("--version", action="version", version=f"gatebot {__version__}")
@@ -522,7 +584,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["en", "zh"], default="en")
     p.set_defaults(func=cmd_gate)
 
-    p = sub.add_parser("eval", help="score the classifier on a labeled JSONL file")
+    p = sub.add_parser(
+        "eval", help="score the classifier on a labeled JSONL file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score the rules (or, with --judge, the model) on a labeled JSONL file, one JSON object per line:\n"
+                    "  text  the headline (string)\n"
+                    "  gold  the right gate, 0-4 (0 = none)\n"
+                    "  ok    optional: every gate accepted as right, e.g. [0, 1] (default [gold])\n"
+                    "Other keys (id, lang, source, ...) are optional; id names a line in the misses.",
+    )
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--judge", choices=["rules", "llm", "both"], default="rules",
@@ -546,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_feedback_export)
 
     rules = sub.add_parser("rules", help="rule files")
+    rules.set_defaults(func=_print_help(rules))
     rules_sub = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
     p = rules_sub.add_parser("check", help="validate the rule files and run their examples")
     p.add_argument("--dir", help="rules directory (default: $GATEBOT_RULES or the shipped rules)")
@@ -560,13 +631,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("digest", help="print (or --send) a chat's digest")
     p.add_argument("--chat", default="terminal", help="chat id (default: the terminal chat)")
-    p.add_argument("--platform", default="terminal", help="telegram, slack or terminal (default)")
+    p.add_argument("--platform", default="terminal", choices=["telegram", "slack", "terminal"],
+                   help="telegram, slack or terminal (default)")
     p.add_argument("--since", help="window start, ISO 8601 (default: since the previous digest, at most 7 days)")
     p.add_argument("--lang", choices=["en", "zh"], help="language (default: the chat's)")
     p.add_argument("--send", action="store_true", help="send it through the platform's adapter")
     p.set_defaults(func=cmd_digest)
 
     status = sub.add_parser("status", help="the living board's gate status")
+    status.set_defaults(func=_print_help(status))
     status_sub = status.add_subparsers(dest="status_command", parser_class=_Parser)
     p = status_sub.add_parser("set", help="set a gate's status (stored with who, when and why)")
     p.add_argument("gate", help="1-4 or a gate name")
@@ -579,6 +652,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the chat adapters whose credentials are set")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("backup", help="write a consistent copy of the live database to PATH (VACUUM INTO)")
+    p.add_argument("path", help="the backup file to create (must not exist)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("purge", help="remove chatter (no gate, no feedback) older than an age",
+                       description="Remove messages that touched no gate, got no feedback and on which the judges "
+                                   "agreed, older than the age, and event ids, expired link-cache rows and cached "
+                                   "model answers older than it. Messages with a gate (digests), with feedback or "
+                                   "with a judges' disagreement stay.")
+    p.add_argument("--older-than", metavar="AGE", help="e.g. 180d (default: $GATEBOT_RETENTION_DAYS)")
+    p.add_argument("--dry-run", action="store_true", help="count what would go, remove nothing")
+    p.set_defaults(func=cmd_purge)
     return parser
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .digest import build_digest, digest_window
+from .maintenance import purge_steps
 from .store import iso, utcnow
 from .timing import due_at, local_date_of, parse_hhmm, resolve_zone
 
@@ -33,6 +34,7 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(minutes=30)
 SEND_TIMEOUT = 60.0  # seconds
+RETENTION_EVERY = timedelta(days=1)  # how often the retention purge runs when GATEBOT_RETENTION_DAYS is set
 
 
 def backoff(attempt: int) -> timedelta:
@@ -84,6 +86,7 @@ class Scheduler:
         self.clock = clock or getattr(service, "clock", utcnow)
         self.run_id = run_id or uuid.uuid4().hex
         self._started = False
+        self._last_purge: datetime | None = None
 
     def start(self) -> None:
         if not self._started:
@@ -121,7 +124,28 @@ class Scheduler:
             store.finish_digest(item.platform, item.chat_id, item.local_date, ok=True,
                                 message_ref=None if ref is None else str(ref))
             results.append((item.platform, item.chat_id, item.local_date, "sent"))
+        await self.apply_retention(now)
         return results
+
+    async def apply_retention(self, now: datetime) -> bool:
+        """Purge chatter past the retention period: on the first tick, then once a day. True if it ran."""
+        days = getattr(self.service, "retention_days", 0) or 0
+        if days <= 0 or (self._last_purge is not None and now - self._last_purge < RETENTION_EVERY):
+            return False
+        self._last_purge = now
+        steps = purge_steps(self.service.store, timedelta(days=days), now=now)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result = done.value
+                break
+            await asyncio.sleep(0)  # one short transaction at a time; chats are served in between
+        if result.messages or result.events or result.links or result.judgements:
+            log.info("retention (%d days): removed %d chatter message(s), %d event id(s), %d expired link(s), "
+                     "%d cached model answer(s)", days, result.messages, result.events, result.links,
+                     result.judgements)
+        return True
 
 
 async def run_scheduler(service, adapters_by_platform: Mapping[str, Any], stop_event: asyncio.Event,

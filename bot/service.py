@@ -71,6 +71,7 @@ def command_lang(args: str, hint: str | None) -> str:
 class Service:
     # Set from settings by the CLI and `gatebot run`; the defaults keep tests and offline use simple.
     admins: frozenset[str] = frozenset()  # user ids allowed to /setstatus (GATEBOT_ADMINS)
+    retention_days: int = 0  # the scheduler purges chatter older than this once a day (GATEBOT_RETENTION_DAYS)
     default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (GATEBOT_TZ)
     link_reader: LinkReader | None = None  # reads pasted links when set (`gatebot run` sets it)
     judge: Judge | None = None  # a language model names the gate when set (GATEBOT_LLM_URL)

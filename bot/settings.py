@@ -17,6 +17,7 @@ class Settings(BaseSettings):
                                       env_file_encoding="utf-8")
 
     gatebot_db: str = Field("gatebot.db", description="SQLite file")
+    gatebot_retention_days: int = Field(0, ge=0, description="purge chatter older than this many days (0 = keep all)")
     gatebot_rules: str | None = Field(None, description="rules directory (default: the shipped rules)")
     gatebot_log_level: str = Field("INFO", description="logging level")
     gatebot_http_host: str = Field("127.0.0.1", description="HTTP listen address (webhooks, Slack events)")
