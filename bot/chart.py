@@ -24,7 +24,7 @@ from pathlib import Path
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
 from .ruleset import RuleSet
-from .store import Store
+from .store import Store, iso
 from .timing import resolve_zone
 
 log = logging.getLogger("gatebot.chart")
@@ -85,7 +85,7 @@ def trend_data(store: Store, platform: str, chat_id: str, days: int, now: dateti
         else:
             pasted += n
     changes = []
-    for change in store.status_changes_between(start.isoformat(timespec="seconds"), now.isoformat(timespec="seconds")):
+    for change in store.status_changes_between(iso(start), iso(now + timedelta(seconds=1))):
         index = (datetime.fromisoformat(change.since).astimezone(zone).date() - first).days
         if 0 <= index < days:
             changes.append((change.gate, index))

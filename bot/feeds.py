@@ -236,6 +236,8 @@ def parse_document(data: bytes, content_type: str = "", base_url: str = "") -> P
         seen[key] = (title, summary)
         out.markup_titles += marked
         out.entries.append(Entry(key, title, summary, link))
+    if broken and not out.entries:
+        return ParsedFeed(kind="other", problem="malformed", malformed=True)
     return out
 
 

@@ -87,9 +87,18 @@ class FeedPoller:
         self.fs = FeedStore(service.store)
         self.clock = clock or getattr(service, "clock", utcnow)
         self.senders: dict[str, Sender] = {}
-        self._slots = asyncio.Semaphore(concurrency)
+        self.tick = 30.0  # seconds between looks for due feeds in `run`
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[int] = set()  # feeds being polled right now
         self._claimed: set[tuple[str, str, str]] = set()  # (chat, kind, key) of entries being handled now
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:  # one per event loop (tests run several)
+            self._slots, self._slots_loop = asyncio.Semaphore(self.concurrency), loop
+        return self._slots
 
     @classmethod
     def from_settings(cls, service: Service, settings, **kwargs: Any) -> FeedPoller:
@@ -107,8 +116,9 @@ class FeedPoller:
         feeds = [f for f in self.fs.feeds(platform, chat_id) if f.id not in self._busy]
         return list(await asyncio.gather(*(self.poll(f, collect=platform not in self.senders) for f in feeds)))
 
-    async def run(self, stop: asyncio.Event, tick: float = 30.0, max_cycles: int | None = None) -> None:
+    async def run(self, stop: asyncio.Event, tick: float | None = None, max_cycles: int | None = None) -> None:
         """Poll until `stop` is set. A failing cycle is logged, never fatal."""
+        tick = self.tick if tick is None else tick
         cycles = 0
         while not stop.is_set():
             try:
@@ -135,7 +145,7 @@ class FeedPoller:
         """Poll one feed, judge and store its new entries, post what should be posted."""
         self._busy.add(feed.id)
         try:
-            async with self._slots:
+            async with self._semaphore():
                 checked = await check_feed(self.reader, self.fs, feed, self.interval)
             result = PollResult(feed, error=checked.error.code if checked.error else "", unchanged=checked.unchanged)
             if checked.read is None or checked.read.parsed is None:
