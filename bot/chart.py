@@ -195,11 +195,18 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
 # --------------------------------------------------------------------------- the reply
 
 
-def trend_reply(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, lang: str, now: datetime,
-                zone_name: str = "UTC") -> Reply:
-    """The chart and a few lines of text saying the same (the image's caption and text fallback)."""
+def load_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
+               zone_name: str = "UTC") -> Trend:
+    """A chat's trend, days counted in `zone_name`. Reads the store: call it on the store's thread."""
     zone = resolve_zone(zone_name) or timezone.utc
-    trend = trend_data(store, platform, chat_id, days, now, list(rules.gates), zone)
+    return trend_data(store, platform, chat_id, days, now, list(rules.gates), zone)
+
+
+def trend_reply(trend: Trend, rules: RuleSet, lang: str) -> Reply:
+    """The chart and a few lines of text saying the same (the image's caption and text fallback).
+
+    Touches no store, so it can run on a worker thread (rendering is the slow part)."""
+    days = len(trend.days)
     image = render_png(trend, rules, lang)
     lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=g.name.get(lang)), n=trend.per_gate(n))
              for n, g in rules.gates.items()]

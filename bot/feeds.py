@@ -426,7 +426,7 @@ async def follow(reader: FeedReader, fs: FeedStore, platform: str, chat_id: str,
     words = args.split()
     if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in MODES):
         return _reply(lang, label("follow_usage", lang), "error")
-    url = normalise_url(words[0].strip("<>"))
+    url = normalise_url(_unwrap(words[0]))
     if url is None:
         return _reply(lang, label("follow_bad_url", lang, url=words[0][:80]), "error", True)
     mode = words[1].lower() if len(words) == 2 else ""
@@ -458,9 +458,17 @@ async def follow(reader: FeedReader, fs: FeedStore, platform: str, chat_id: str,
     return Reply(kind="status", lang=lang, blocks=blocks)
 
 
+def _unwrap(word: str) -> str:
+    """A URL as typed, or as Slack sends it (`<https://...>` or `<https://...|label>`)."""
+    word = word.strip()
+    if word.startswith("<") and word.endswith(">"):
+        word = word[1:-1].split("|", 1)[0]
+    return word.replace("&amp;", "&") if "&amp;" in word else word
+
+
 def _pick(fs: FeedStore, platform: str, chat_id: str, which: str) -> Feed | None:
     feeds = fs.feeds(platform, chat_id)
-    which = which.strip().strip("<>")
+    which = _unwrap(which)
     if which.isdigit():
         n = int(which)
         return feeds[n - 1] if 1 <= n <= len(feeds) else None

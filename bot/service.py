@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .chart import parse_period, trend_reply
+from .chart import load_trend, parse_period, trend_reply
 from .classifier import MAX_CHARS, Classifier
 from .digest import chat_language, current_status, digest_command, momentum, setstatus_command
 from .feeds import feeds_list, feeds_settings, follow, unfollow
@@ -474,8 +474,9 @@ class Service:
             days = parse_period(args)
             if days is None:
                 return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("trend_usage", lang))])
-            return trend_reply(self.store, self.rules, platform, chat_id, days, lang, self.clock(), self._chat_zone(
-                platform, chat_id))
+            trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
+                               self._chat_zone(platform, chat_id))
+            return trend_reply(trend, self.rules, lang)
         return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("feeds_unavailable", lang))])
 
     async def afeed_command(self, platform: str, chat_id: str, user_id: str, name: str, args: str,
@@ -497,8 +498,10 @@ class Service:
                 for post in r.replies:
                     reply.blocks.extend(post.blocks)
             return reply
-        if name == "trend":
-            return await asyncio.to_thread(self.feed_command, platform, chat_id, user_id, name, args, lang_hint)
+        if name == "trend" and (days := parse_period(args)) is not None:
+            trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
+                               self._chat_zone(platform, chat_id))
+            return await asyncio.to_thread(trend_reply, trend, self.rules, lang)  # rendering: off the loop
         return self.feed_command(platform, chat_id, user_id, name, args, lang_hint)
 
     def _chat_zone(self, platform: str, chat_id: str) -> str:

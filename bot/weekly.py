@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .chart import trend_reply
+from .chart import load_trend, trend_reply
 from .digest import chat_language
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
@@ -128,8 +128,8 @@ async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str,
         if sender is None or not fs.claim_weekly(platform, chat_id, local_date, run_id):
             continue
         try:
-            reply = await asyncio.to_thread(trend_reply, service.store, service.rules, platform, chat_id, 7,
-                                            chat_language(service, platform, chat_id), now, tz)
+            trend = load_trend(service.store, service.rules, platform, chat_id, 7, now, tz)
+            reply = await asyncio.to_thread(trend_reply, trend, service.rules, chat_language(service, platform, chat_id))
             await asyncio.wait_for(sender.send(chat_id, reply), SEND_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - one chat's failure is logged; the week is not resent
             log.warning("weekly chart to %s:%s failed: %s", platform, chat_id, type(exc).__name__)
