@@ -26,6 +26,7 @@ from .reply import Block, Reply, label
 from .ruleset import RuleSet
 from .store import Store, iso
 from .timing import resolve_zone
+from .workers import run_cpu
 
 log = logging.getLogger("gatebot.chart")
 
@@ -135,13 +136,18 @@ def wording(lang: str) -> list[str]:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_png(trend: Trend, rules: RuleSet, lang: str) -> bytes:
-    """The chart as PNG bytes. CPU-bound (~0.1-0.3 s): call it off the event loop."""
-    gate_names = {n: g.name.get(lang) for n, g in rules.gates.items()}
-    lang = chart_lang(lang, [*gate_names.values(), *wording(lang)])
-    gate_names = {n: g.name.get(lang) for n, g in rules.gates.items()}
+GateNames = dict[int, dict[str, str]]  # gate -> lang -> name: what rendering needs of the rules
+
+
+def gate_names(rules: RuleSet) -> GateNames:
+    return {n: {"en": g.name.get("en"), "zh": g.name.get("zh")} for n, g in rules.gates.items()}
+
+
+def render_png(trend: Trend, names: GateNames, lang: str) -> bytes:
+    """The chart as PNG bytes. CPU-bound (~0.2-0.5 s): off the event loop (`atrend_reply`)."""
+    lang = chart_lang(lang, [*(n[lang] for n in names.values()), *wording(lang)])
     with _LOCK:
-        return _render(trend, gate_names, lang)
+        return _render(trend, {n: v[lang] for n, v in names.items()}, lang)
 
 
 def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
@@ -202,14 +208,14 @@ def load_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: 
     return trend_data(store, platform, chat_id, days, now, list(rules.gates), zone)
 
 
-def trend_reply(trend: Trend, rules: RuleSet, lang: str) -> Reply:
+def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
     """The chart and a few lines of text saying the same (the image's caption and text fallback).
 
-    Touches no store, so it can run on a worker thread (rendering is the slow part)."""
+    Plain data in, a Reply out, no store: it runs in the worker process (rendering is the slow part)."""
     days = len(trend.days)
-    image = render_png(trend, rules, lang)
-    lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=g.name.get(lang)), n=trend.per_gate(n))
-             for n, g in rules.gates.items()]
+    image = render_png(trend, names, lang)
+    lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=v[lang]), n=trend.per_gate(n))
+             for n, v in names.items()]
     blocks = [Block(kind="heading", text=label("chart_title", lang, days=days)),
               Block(kind="text", text=label("chart_subtitle", lang, start=trend.days[0].isoformat(),
                                             end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
@@ -218,3 +224,8 @@ def trend_reply(trend: Trend, rules: RuleSet, lang: str) -> Reply:
     if trend.changes:
         blocks.append(Block(kind="note", text=label("trend_changes", lang, n=len(trend.changes))))
     return Reply(kind="chart", lang=lang, blocks=blocks, image=image, image_name=f"trend-{days}d.png")
+
+
+async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
+    """trend_reply in the worker process: the event loop keeps serving chats while it renders."""
+    return await run_cpu(trend_reply, trend, names, lang)

@@ -4,7 +4,7 @@
   2 MB, hop-by-hop redirects), with a conditional GET (ETag / Last-Modified).
 - `parse_document` turns the bytes into a `ParsedFeed` with feedparser (RSS 0.9x/1.0/2.0, Atom), or
   lists the feeds an HTML page links with `<link rel="alternate">`. It is CPU-bound: `parse_off_loop`
-  runs it on one worker thread, after `trim_entries` has cut a huge document down to the first
+  runs it in the worker process (workers.py), after `trim_entries` has cut a huge document down to the first
   MAX_ENTRIES entries, so a 2 MB feed costs milliseconds rather than seconds.
 - `follow`, `unfollow`, `feeds_list` and `feeds_settings` answer /follow, /unfollow and /feeds.
 - `check_feed` polls one followed feed and returns its entries not seen before; classifying,
@@ -15,13 +15,12 @@ feedparser only ever gets bytes, never a URL: it must not fetch anything itself.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
+import logging
 import re
 import xml.parsers.expat
 import xml.sax
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -42,6 +41,9 @@ from .fetch import (
 from .links import normalise_url
 from .reply import LABELS, Block, Reply, label
 from .store import text_key
+from .workers import run_cpu
+
+log = logging.getLogger("gatebot.feeds")
 
 MAX_FEEDS_PER_CHAT = 20
 MAX_ENTRIES = 200  # entries read per poll, first in the document (feeds list the newest first)
@@ -241,15 +243,9 @@ def parse_document(data: bytes, content_type: str = "", base_url: str = "") -> P
     return out
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
 async def parse_off_loop(data: bytes, content_type: str, base_url: str) -> ParsedFeed:
-    """parse_document on the one feed-parsing thread (never the event loop, never DNS's executor)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatebot-feedparse")
-    return await asyncio.get_running_loop().run_in_executor(_POOL, parse_document, data, content_type, base_url)
+    """parse_document in the worker process (never on the event loop, never sharing its GIL)."""
+    return await run_cpu(parse_document, data, content_type, base_url)
 
 
 def feed_note(parsed: ParsedFeed, doc: Document) -> str:

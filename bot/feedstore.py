@@ -196,28 +196,28 @@ class FeedStore:
                 found.update(r[0] for r in rows)
         return found
 
-    def seen_elsewhere(self, feed: Feed, title_key: str, link: str, title: str, text_key: str) -> bool:
-        """Has this chat already had this entry: from another feed (same link or title) or pasted?"""
+    def seen_elsewhere(self, feed: Feed, title_key: str, link: str) -> bool:
+        """Has another feed of this chat carried this entry (same link or headline), or was the headline pasted?"""
         platform, chat_id = feed.platform, feed.chat_id
+        with self.lock:
+            if self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and title_key = ? "
+                               "and feed_id != ? limit 1", [platform, chat_id, title_key, feed.id]).fetchone():
+                return True
+            if link and self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and link = ? "
+                                        "and feed_id != ? limit 1", [platform, chat_id, link, feed.id]).fetchone():
+                return True
+            return self.db.execute("select 1 from messages where platform = ? and chat_id = ? and text_key = ? limit 1",
+                                   [platform, chat_id, title_key]).fetchone() is not None
+
+    def recent_pasted(self, platform: str, chat_id: str, limit: int = 500) -> list[str]:
+        """The texts pasted in a chat lately (not feed entries): a feed entry whose link or headline is
+        in one of them is a repeat."""
         since = iso(self.now() - PASTED_MATCH_WINDOW)
         with self.lock:
-            if self.db.execute(
-                    "select 1 from feed_items where platform = ? and chat_id = ? and feed_id != ? "
-                    "and (title_key = ? or (link = ? and link != '')) limit 1",
-                    [platform, chat_id, feed.id, title_key, link]).fetchone():
-                return True
-            if self.db.execute("select 1 from messages where platform = ? and chat_id = ? and text_key = ? limit 1",
-                               [platform, chat_id, text_key]).fetchone():
-                return True
-            # A pasted link, or a pasted message quoting the headline, in the last days.
-            needles = [n for n in (link, title if len(title) >= MIN_TITLE_MATCH else "") if n]
-            if needles:
-                cond = " or ".join("instr(text, ?) > 0" for _ in needles)
-                if self.db.execute(
-                        f"select 1 from messages where platform = ? and chat_id = ? and created_at >= ? and ({cond}) "
-                        "limit 1", [platform, chat_id, since, *needles]).fetchone():
-                    return True
-        return False
+            rows = self.db.execute(
+                "select text from messages where platform = ? and chat_id = ? and created_at >= ? and source is null "
+                "order by created_at desc limit ?", [platform, str(chat_id), since, limit]).fetchall()
+        return [r[0] for r in rows]
 
     def posts_since(self, platform: str, chat_id: str, since: datetime) -> int:
         """Feed entries posted (or being posted) to a chat since `since` (the hourly cap)."""

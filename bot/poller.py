@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .feeds import Entry, FeedReader, check_feed, feed_note, new_item
-from .feedstore import FLOORS, Feed, FeedStore
+from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
 from .models import Verdict
 from .reply import Reply
 from .store import Store, text_key, utcnow
@@ -36,6 +36,7 @@ SEND_TIMEOUT = 60.0
 DEFAULT_INTERVAL = timedelta(minutes=15)
 MIN_INTERVAL = timedelta(minutes=5)
 RATE_WINDOW = timedelta(hours=1)
+YIELD_EVERY = 8  # entries judged and stored between two turns of the event loop (~0.5 ms each)
 
 
 class Service(Protocol):
@@ -58,6 +59,12 @@ def interval_from_settings(settings) -> timedelta:
     """GATEBOT_FEED_INTERVAL in minutes: 15 by default, never below 5."""
     minutes = getattr(settings, "gatebot_feed_interval", None) or 15
     return max(timedelta(minutes=minutes), MIN_INTERVAL)
+
+
+def _quoted(entry: Entry, pasted: list[str]) -> bool:
+    """Was the entry's link, or its headline (if not too short to tell), in a message pasted lately?"""
+    title = entry.title if len(entry.title) >= MIN_TITLE_MATCH else ""
+    return any((entry.link and entry.link in text) or (title and title in text) for text in pasted)
 
 
 def clears(confidence: str, floor: str) -> bool:
@@ -89,16 +96,27 @@ class FeedPoller:
         self.senders: dict[str, Sender] = {}
         self.tick = 30.0  # seconds between looks for due feeds in `run`
         self.concurrency = concurrency
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: asyncio.Semaphore | None = None  # fetches in flight
+        self._handle_lock: asyncio.Lock | None = None  # one feed's entries judged and stored at a time
         self._slots_loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[int] = set()  # feeds being polled right now
         self._claimed: set[tuple[str, str, str]] = set()  # (chat, kind, key) of entries being handled now
 
     def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots_loop is not loop:  # one per event loop (tests run several)
-            self._slots, self._slots_loop = asyncio.Semaphore(self.concurrency), loop
+        self._for_loop()
+        assert self._slots is not None
         return self._slots
+
+    def _handling(self) -> asyncio.Lock:
+        self._for_loop()
+        assert self._handle_lock is not None
+        return self._handle_lock
+
+    def _for_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:  # one set per event loop (tests run several)
+            self._slots, self._slots_loop = asyncio.Semaphore(self.concurrency), loop
+            self._handle_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, service: Service, settings, **kwargs: Any) -> FeedPoller:
@@ -150,7 +168,10 @@ class FeedPoller:
             result = PollResult(feed, error=checked.error.code if checked.error else "", unchanged=checked.unchanged)
             if checked.read is None or checked.read.parsed is None:
                 return result
-            return await self._handle(feed, checked.new, checked.read, result, collect)
+            # Judging and storing is CPU and SQLite on the event loop: one feed at a time, in short
+            # stretches, so the chats this loop serves never wait long (fetches go on meanwhile).
+            async with self._handling():
+                return await self._handle(feed, checked.new, checked.read, result, collect)
         finally:
             self._busy.discard(feed.id)
 
@@ -161,6 +182,7 @@ class FeedPoller:
         source = parsed.title or feed.title or (urlsplit(feed.feed_url).hostname or feed.feed_url)
         result.new = len(new)
         items = []
+        pasted = self.fs.recent_pasted(feed.platform, feed.chat_id) if feed.primed and new else []
         to_post: list[tuple[Entry, Verdict, int]] = []
         claimed: list[tuple[str, str, str]] = []
         try:
@@ -172,8 +194,8 @@ class FeedPoller:
                 keys = [(f"{feed.platform}:{feed.chat_id}", "title", title_key)]
                 if entry.link:
                     keys.append((f"{feed.platform}:{feed.chat_id}", "link", entry.link))
-                if any(k in self._claimed for k in keys) or self.fs.seen_elsewhere(
-                        feed, title_key, entry.link, entry.title, title_key):
+                if (any(k in self._claimed for k in keys) or self.fs.seen_elsewhere(feed, title_key, entry.link)
+                        or _quoted(entry, pasted)):
                     result.repeats += 1
                     items.append(new_item(entry, post="repeat"))
                     continue
@@ -190,7 +212,7 @@ class FeedPoller:
                     post = "digest" if verdict.gate else "none"
                     result.digested += bool(verdict.gate)
                 items.append(new_item(entry, message_id, post))
-                if i % 16 == 15:
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the chats served by this loop get a word in
             now = self.clock()
             self.fs.record_poll(feed, title=parsed.title, etag=read.doc.etag, last_modified=read.doc.last_modified,

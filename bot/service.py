@@ -7,13 +7,12 @@ that addresses the bot) gets an answer; in direct chats and /classify there is a
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .chart import load_trend, parse_period, trend_reply
+from .chart import atrend_reply, gate_names, load_trend, parse_period, trend_reply
 from .classifier import MAX_CHARS, Classifier
 from .digest import chat_language, current_status, digest_command, momentum, setstatus_command
 from .feeds import feeds_list, feeds_settings, follow, unfollow
@@ -476,7 +475,7 @@ class Service:
                 return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("trend_usage", lang))])
             trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
                                self._chat_zone(platform, chat_id))
-            return trend_reply(trend, self.rules, lang)
+            return trend_reply(trend, gate_names(self.rules), lang)
         return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("feeds_unavailable", lang))])
 
     async def afeed_command(self, platform: str, chat_id: str, user_id: str, name: str, args: str,
@@ -501,7 +500,7 @@ class Service:
         if name == "trend" and (days := parse_period(args)) is not None:
             trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
                                self._chat_zone(platform, chat_id))
-            return await asyncio.to_thread(trend_reply, trend, self.rules, lang)  # rendering: off the loop
+            return await atrend_reply(trend, gate_names(self.rules), lang)  # rendered off the loop
         return self.feed_command(platform, chat_id, user_id, name, args, lang_hint)
 
     def _chat_zone(self, platform: str, chat_id: str) -> str:

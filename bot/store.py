@@ -233,6 +233,9 @@ def _m6_feeds(db: sqlite_utils.Database) -> None:
     # Feed entries are stored as messages too (digest, momentum, charts): where they came from.
     db["messages"].add_column("source", str)
     db["messages"].add_column("link", str)
+    # "Seen before" (min(created_at) by text_key) walked the chat's whole history through the
+    # created_at index; with created_at in this one it is a single index probe.
+    db["messages"].create_index(["platform", "chat_id", "text_key", "created_at"])
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [

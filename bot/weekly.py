@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .chart import load_trend, trend_reply
+from .chart import atrend_reply, gate_names, load_trend
 from .digest import chat_language
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
@@ -129,7 +129,7 @@ async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str,
             continue
         try:
             trend = load_trend(service.store, service.rules, platform, chat_id, 7, now, tz)
-            reply = await asyncio.to_thread(trend_reply, trend, service.rules, chat_language(service, platform, chat_id))
+            reply = await atrend_reply(trend, gate_names(service.rules), chat_language(service, platform, chat_id))
             await asyncio.wait_for(sender.send(chat_id, reply), SEND_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - one chat's failure is logged; the week is not resent
             log.warning("weekly chart to %s:%s failed: %s", platform, chat_id, type(exc).__name__)

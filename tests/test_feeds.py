@@ -284,7 +284,7 @@ def test_a_missing_font_gives_english_labels_not_a_crash(service: Service, monke
     try:
         assert chart.chart_lang("zh", chart.wording("zh")) == "en"
         image = chart.render_png(chart.trend_data(service.store, "test", "c1", 7, service.clock(), [1, 2, 3, 4]),
-                                 service.rules, "zh")
+                                 chart.gate_names(service.rules), "zh")
         assert image[:4] == b"\x89PNG"
     finally:
         chart._font_chars.cache_clear()
