@@ -176,7 +176,8 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
             for changed_gate, index in trend.changes:
                 if changed_gate == gate:
                     ax.axvline(index, color=CHANGE_COLOUR, linestyle="--", linewidth=1.4)
-            ax.set_title(f"{gate_names.get(gate, gate)} ({trend.per_gate(gate)})", loc="left", fontsize=10)
+            title = label("gate", lang, n=gate, name=gate_names.get(gate, ""))
+            ax.set_title(f"{title} ({trend.per_gate(gate)})", loc="left", fontsize=10)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
             ax.set_ylim(0, max(max(bottom), 1) * 1.15)
             ax.spines[["top", "right"]].set_visible(False)

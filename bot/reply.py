@@ -267,8 +267,8 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "follow_failed": {"en": "Could not follow {url}: {why}", "zh": "无法订阅 {url}:{why}"},
     "follow_done": {
-        "en": "Following “{title}” ({url}). The {n} entries it has now were recorded, not posted.",
-        "zh": "已订阅“{title}”({url})。现有的 {n} 条已记录,不会发出。",
+        "en": "Following “{title}” ({url}). Entries already there: {n}, recorded, not posted.",
+        "zh": "已订阅“{title}”({url})。已有条目 {n} 条:已记录,不会发出。",
     },
     "feed_new_entries": {"en": "New entries: {mode}", "zh": "新条目:{mode}"},
     "feed_mode_post": {
@@ -295,7 +295,7 @@ LABELS: dict[str, dict[str, str]] = {
     "feeds_title": {"en": "Feeds followed here ({n}/{max})", "zh": "本群订阅的源({n}/{max})"},
     "feeds_new": {"en": "New entries", "zh": "新条目"},
     "feeds_line": {
-        "en": "{i}. {title} — {url} · last fetch {last} · {n} entries seen",
+        "en": "{i}. {title} — {url} · last fetch {last} · entries seen: {n}",
         "zh": "{i}. {title} — {url} · 上次抓取 {last} · 已见 {n} 条",
     },
     "feeds_line_mode": {"en": " · {mode}", "zh": " · {mode}"},
@@ -324,8 +324,8 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "订阅源由运行中的机器人(gatebot run)和 gatebot chat 读取,这里不可用。",
     },
     "feeds_refreshed": {
-        "en": "Read {feeds} feed(s): {new} new entries, {posted} posted, {digest} for the digest, {repeats} repeats, "
-              "{errors} feed(s) failed.",
+        "en": "Feeds read: {feeds} · new entries: {new} · posted: {posted} · for the digest: {digest} · "
+              "repeats: {repeats} · feeds failing: {errors}",
         "zh": "已读取 {feeds} 个源:新条目 {new} 条,发出 {posted} 条,进入简报 {digest} 条,重复 {repeats} 条,"
               "{errors} 个源出错。",
     },
@@ -350,10 +350,10 @@ LABELS: dict[str, dict[str, str]] = {
     "feed_note_big": {"en": "larger than 2 MB: only the first 2 MB were read", "zh": "超过 2 MB:只读取了前 2 MB"},
     "feed_note_trimmed": {"en": "more than {n} entries: only the first {n} are read",
                           "zh": "超过 {n} 条:只读取前 {n} 条"},
-    "feed_note_malformed": {"en": "malformed XML: {n} entries could be read", "zh": "XML 格式有误:读出了 {n} 条"},
-    "feed_note_duplicates": {"en": "{n} entries repeat another entry's id with different content: the first is kept",
+    "feed_note_malformed": {"en": "malformed XML, entries read: {n}", "zh": "XML 格式有误:读出了 {n} 条"},
+    "feed_note_duplicates": {"en": "entries repeating an earlier id with other content (the first kept): {n}",
                              "zh": "{n} 条与其他条目的 id 相同但内容不同:保留第一条"},
-    "feed_note_markup": {"en": "{n} titles carried HTML markup: shown as plain text",
+    "feed_note_markup": {"en": "titles with HTML markup, shown as plain text: {n}",
                          "zh": "{n} 个标题含 HTML 标记:按纯文本显示"},
     # charts (bot/chart.py); the Chinese wording of chart_* must be in the bundled font (scripts/gen_chart_font.py)
     "chart_title": {"en": "Signals per gate per day · last {days} days", "zh": "各道门每日信号 · 近{days}天"},

@@ -121,20 +121,20 @@ def test_a_page_lists_its_feeds_from_link_rel_alternate() -> None:
 def test_follow_records_silently_then_asks_conditionally_and_digests_new_entries(bot: Service, site: FeedSite) -> None:
     url = site.serve("/wire.xml", rss20("Wire", items(GATE1, GATE3, CHATTER)))
     reply = cmd(bot, "follow", url)
-    assert "Following “Wire”" in text(reply) and "3 entries" in text(reply), text(reply)
+    assert "Following “Wire”" in text(reply) and "Entries already there: 3" in text(reply), text(reply)
     assert bot.store.count_messages() == 0  # the first fetch records, it judges and posts nothing
     listing = text(cmd(bot, "feeds"))
-    assert "1. Wire" in listing and "3 entries seen" in listing and url in listing
+    assert "1. Wire" in listing and "entries seen: 3" in listing and url in listing
 
     before = len(site.hits("/wire.xml"))
     refreshed = text(cmd(bot, "feeds", "refresh"))
-    assert "0 new entries" in refreshed
+    assert "new entries: 0" in refreshed
     hit = site.hits("/wire.xml")[before]
     assert hit.get("If-None-Match") and hit.get("If-Modified-Since")  # a conditional GET, answered 304
 
     site.serve("/wire.xml", rss20("Wire", items(GATE1B, prefix="new") + items(GATE1, GATE3, CHATTER)))
     refreshed = text(cmd(bot, "feeds", "refresh"))
-    assert "1 new entries, 0 posted, 1 for the digest" in refreshed, refreshed
+    assert "new entries: 1 · posted: 0 · for the digest: 1" in refreshed, refreshed
     row = list(bot.store.db.query("select text, source, link, user_id, gate from messages"))
     assert row == [{"text": GATE1B, "source": "Wire", "link": "https://news.example/new/0", "user_id": "feed:1",
                     "gate": 1}]
@@ -219,7 +219,7 @@ def test_repeats_across_feeds_and_pasted_messages_are_judged_once(bot: Service, 
     site.serve("/r2.xml", rss20("Two", [Item("Same story, other words: ByteDance buys Ascend", same_link.link, "r2-new"),
                                         *items(CHATTER, prefix="r2")]))
     summary = text(cmd(bot, "feeds", "refresh"))
-    assert "3 new entries" in summary and "2 repeats" in summary, summary
+    assert "new entries: 3" in summary and "repeats: 2" in summary, summary
     fed = [r["text"] for r in bot.store.db.query("select text from messages where source is not null")]
     assert len(fed) == 1 and fed[0] in (GATE1, "Same story, other words: ByteDance buys Ascend")
 

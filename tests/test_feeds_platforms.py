@@ -73,7 +73,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
                                    + entries(CHATTER, GATE1, prefix="old")))
             before = len(sent_texts(fake, GROUP))
             summary = await reply_to(fake, fake.push_message(GROUP, "/feeds refresh"))
-            assert "4 new entries, 2 posted, 1 for the digest" in summary["text"], summary["text"]
+            assert "new entries: 4 · posted: 2 · for the digest: 1" in summary["text"], summary["text"]
             posts = [c.params for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == GROUP][before:-1]
             assert [GATE1B in p["text"] or GATE3 in p["text"] for p in posts] == [True, True]
             assert "Tencent" in posts[0]["text"] and "Wire &amp; Co · https://news.example/new/2" in posts[0]["text"]
@@ -169,7 +169,7 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
             await bot.command("/feeds", "", rid="list")
             await bot.command("/unfollow", "1", rid="unfollow")
             texts = [json.dumps(c.params, ensure_ascii=False) for c in await fake.wait_for("response_url", 3)]
-            assert "Trade press" in texts[1] and "2 entries seen" not in texts[1] and "4 entries seen" in texts[1]
+            assert "Trade press" in texts[1] and "entries seen: 4" in texts[1]
             assert "Unfollowed" in texts[2]
             assert fs.feeds("slack", CHANNEL) == []
 
