@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .feeds import Entry, FeedReader, check_feed, feed_note, new_item
+from .feeds import Entry, FeedReader, backoff, check_feed, feed_note, new_item
 from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
 from .models import Verdict
 from .reply import Reply
@@ -171,7 +171,14 @@ class FeedPoller:
             # Judging and storing is CPU and SQLite on the event loop: one feed at a time, in short
             # stretches, so the chats this loop serves never wait long (fetches go on meanwhile).
             async with self._handling():
-                return await self._handle(feed, checked.new, checked.read, result, collect)
+                try:
+                    return await self._handle(feed, checked.new, checked.read, result, collect)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is locked: back off, keep going
+                    log.exception("feeds: handling %s failed", feed.feed_url)
+                    self.fs.record_failure(feed.id, "failed", f"{type(exc).__name__}: {exc}",
+                                           self.clock() + backoff(self.interval, feed.errors + 1))
+                    result.error = "failed"
+                    return result
         finally:
             self._busy.discard(feed.id)
 
