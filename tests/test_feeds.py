@@ -300,3 +300,26 @@ def test_gatebot_chart_writes_a_png(tmp_path, monkeypatch, capsys) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert "chart written to" in capsys.readouterr().out
     assert cli_main(["chart", "--out", str(tmp_path / "no" / "dir" / "t.png")]) == 2
+
+
+def test_poll_interval_setting_has_a_floor_of_five_minutes() -> None:
+    from gatebot.poller import interval_from_settings
+    from gatebot.settings import Settings
+
+    assert interval_from_settings(Settings()) == timedelta(minutes=15)
+    assert interval_from_settings(Settings(gatebot_feed_interval=1)) == timedelta(minutes=5)
+    assert interval_from_settings(Settings(gatebot_feed_interval=60)) == timedelta(hours=1)
+
+
+def test_weekly_chart_command(service: Service) -> None:
+    def weekly(args: str) -> Reply:
+        return service.handle_command("test", "c1", "u1", "digest", f"weekly {args}".strip())
+
+    assert "Weekly chart: off" in weekly("").plain()
+    on = weekly("fri 18:30 Europe/Berlin")
+    assert "every Friday at 18:30 (Europe/Berlin)" in on.plain() and "Next: " in on.plain()
+    assert "every Friday" in weekly("").plain()
+    assert weekly("someday 18:30").kind == "error" and "not a day of the week" in weekly("someday 18:30").plain()
+    assert weekly("mon 25:00").kind == "error" and weekly("mon 09:00 Mars/Base").kind == "error"
+    assert "周一" in service.handle_command("test", "c2", "u1", "digest", "weekly 周一 09:00", "zh").plain()
+    assert "off" in weekly("off").plain() and "Weekly chart: off" in weekly("").plain()

@@ -143,16 +143,21 @@ async def slack_app(db: Path, fake: FakeSlackAPI, rules, classifier):
 def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules, classifier, site: FeedSite) -> None:
     path = "/slack.xml"
     url = site.serve(path, rss20("Trade press", entries(GATE1, CHATTER, prefix="s-old")))
+    quiet = site.serve("/quiet.xml", rss20("Vendor blog", entries(CHATTER, prefix="q-old")))
 
     async def main() -> None:
         async with FakeSlackAPI() as fake, slack_app(tmp_path / "g.db", fake, rules, classifier) as bot:
             fs = FeedStore(bot.service.store)
             await bot.command("/follow", f"<{url}> post", rid="follow")
-            answer = (await fake.wait_for("response_url", 1))[0]
-            assert "Following" in json.dumps(answer.params, ensure_ascii=False)
-            # the background poller (one for all chats) picks the feed up when it is due
+            await bot.command("/follow", quiet, rid="follow-quiet")  # the chat's default: digest
+            answers = await fake.wait_for("response_url", 2)
+            assert all("Following" in json.dumps(a.params, ensure_ascii=False) for a in answers)
+            # the background poller (one for all chats) picks the feeds up when they are due
             site.serve(path, rss20("Trade press", entries(GATE3, GATE1B, prefix="s-new")
                                    + entries(GATE1, CHATTER, prefix="s-old")))
+            site.serve("/quiet.xml", rss20("Vendor blog", entries("Alibaba buys 20,000 Kunlun AI chips for its data "
+                                                                  "centres", prefix="q-new")
+                                           + entries(CHATTER, prefix="q-old")))
             fs.schedule_all("slack", CHANNEL, bot.service.clock() - timedelta(minutes=1))
             posts = await fake.wait_for("chat.postMessage", 2, 10.0)
             assert all(p.params["channel"] == CHANNEL and "thread_ts" not in p.params for p in posts)
@@ -166,12 +171,16 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
             assert fake.uploads[file_id][:8] == PNG and len(fake.uploads[file_id]) > 10_000
             assert fake.upload_requests[file_id]["filename"] == "trend-30d.png"
 
-            await bot.command("/feeds", "", rid="list")
-            await bot.command("/unfollow", "1", rid="unfollow")
-            texts = [json.dumps(c.params, ensure_ascii=False) for c in await fake.wait_for("response_url", 3)]
-            assert "Trade press" in texts[1] and "entries seen: 4" in texts[1]
-            assert "Unfollowed" in texts[2]
-            assert fs.feeds("slack", CHANNEL) == []
+            for n, (command, args) in enumerate((("/feeds", ""), ("/unfollow", "1"), ("/digest", "")), start=3):
+                await bot.command(command, args, rid=command)
+                await fake.wait_for("response_url", n)  # one at a time: the answers keep their order
+            texts = [json.dumps(c.params, ensure_ascii=False) for c in fake.responses]
+            assert "Trade press" in texts[2] and "entries seen: 4" in texts[2] and "Vendor blog" in texts[2]
+            assert "Unfollowed" in texts[3]
+            # the digest-mode feed's entry was never posted, and is in the digest with its source
+            assert len(fake.of("chat.postMessage")) == 2
+            assert "Alibaba buys 20,000 Kunlun AI chips for its data centres [Vendor blog]" in texts[4]
+            assert [f.title for f in fs.feeds("slack", CHANNEL)] == ["Vendor blog"]
 
     asyncio.run(asyncio.wait_for(main(), 60))
 
