@@ -172,7 +172,7 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
             assert fake.upload_requests[file_id]["filename"] == "trend-30d.png"
 
             for n, (command, args) in enumerate((("/feeds", ""), ("/unfollow", "1"), ("/digest", "")), start=3):
-                await bot.command(command, args, rid=command)
+                await bot.command(command, args, rid=command.lstrip("/"))
                 await fake.wait_for("response_url", n)  # one at a time: the answers keep their order
             texts = [json.dumps(c.params, ensure_ascii=False) for c in fake.responses]
             assert "Trade press" in texts[2] and "entries seen: 4" in texts[2] and "Vendor blog" in texts[2]
