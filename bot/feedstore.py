@@ -197,14 +197,15 @@ class FeedStore:
         return found
 
     def seen_elsewhere(self, feed: Feed, title_key: str, link: str) -> bool:
-        """Has another feed of this chat carried this entry (same link or headline), or was the headline pasted?"""
+        """Has this chat had this entry already: the same link or headline from any of its feeds (this one
+        too, under another id), or the headline pasted?"""
         platform, chat_id = feed.platform, feed.chat_id
         with self.lock:
             if self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and title_key = ? "
-                               "and feed_id != ? limit 1", [platform, chat_id, title_key, feed.id]).fetchone():
+                               "limit 1", [platform, chat_id, title_key]).fetchone():
                 return True
             if link and self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and link = ? "
-                                        "and feed_id != ? limit 1", [platform, chat_id, link, feed.id]).fetchone():
+                                        "limit 1", [platform, chat_id, link]).fetchone():
                 return True
             return self.db.execute("select 1 from messages where platform = ? and chat_id = ? and text_key = ? limit 1",
                                    [platform, chat_id, title_key]).fetchone() is not None

@@ -220,6 +220,9 @@ def test_repeats_across_feeds_and_pasted_messages_are_judged_once(bot: Service, 
                                         *items(CHATTER, prefix="r2")]))
     summary = text(cmd(bot, "feeds", "refresh"))
     assert "new entries: 3" in summary and "repeats: 2" in summary, summary
+    # the same feed re-publishing a story under a new id is a repeat too
+    site.serve("/r1.xml", rss20("One", [Item(GATE1, "https://news.example/shared?utm=x", "r1-again")]))
+    assert "repeats: 1" in text(cmd(bot, "feeds", "refresh"))
     fed = [r["text"] for r in bot.store.db.query("select text from messages where source is not null")]
     assert len(fed) == 1 and fed[0] in (GATE1, "Same story, other words: ByteDance buys Ascend")
 
