@@ -46,9 +46,10 @@ class Service(Protocol):
 
     def clock(self) -> datetime: ...
 
-    async def ajudge(self, text: str) -> Verdict: ...
+    async def ajudge(self, text: str) -> tuple[Verdict, Any]: ...  # the verdict, and the judges' account
 
-    def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int) -> Reply: ...
+    def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int,
+                    decision: Any = None) -> Reply: ...
 
 
 class Sender(Protocol):
@@ -190,7 +191,7 @@ class FeedPoller:
         result.new = len(new)
         items = []
         pasted = self.fs.recent_pasted(feed.platform, feed.chat_id) if feed.primed and new else []
-        to_post: list[tuple[Entry, Verdict, int]] = []
+        to_post: list[tuple[Entry, Verdict, int, Any]] = []
         claimed: list[tuple[str, str, str]] = []
         try:
             for i, entry in enumerate(new):
@@ -208,12 +209,15 @@ class FeedPoller:
                     continue
                 self._claimed.update(keys)
                 claimed.extend(keys)
-                verdict = await self.service.ajudge(entry.text)
-                message_id, _ = self.service.store.add_message(
+                verdict, decision = await self.service.ajudge(entry.text)
+                store = self.service.store
+                message_id, _ = store.add_message(
                     platform=feed.platform, chat_id=feed.chat_id, user_id=f"feed:{feed.id}", text=entry.title,
                     verdict=verdict, source=source[:120], link=entry.link or None)
+                if decision is not None:  # a model judge was configured: keep both judges' answers
+                    store.record_judges(message_id, decision.judge, decision.verdicts())
                 if verdict.gate and mode == "post" and clears(verdict.confidence, chat.floor):
-                    to_post.append((entry, verdict, message_id))
+                    to_post.append((entry, verdict, message_id, decision))
                     post = "queued"
                 else:
                     post = "digest" if verdict.gate else "none"
@@ -226,12 +230,12 @@ class FeedPoller:
                                 note=feed_note(parsed, read.doc), next_poll_at=now + self.interval, items=items)
         finally:
             self._claimed.difference_update(claimed)
-        for entry, verdict, message_id in to_post:
-            await self._post(feed, chat.per_hour, entry, verdict, source, message_id, result, collect)
+        for entry, verdict, message_id, decision in to_post:
+            await self._post(feed, chat.per_hour, entry, verdict, source, message_id, result, collect, decision)
         return result
 
     async def _post(self, feed: Feed, per_hour: int, entry: Entry, verdict: Verdict, source: str, message_id: int,
-                    result: PollResult, collect: bool) -> None:
+                    result: PollResult, collect: bool, decision: Any = None) -> None:
         sender = self.senders.get(feed.platform)
         if sender is None and not collect:
             result.digested += 1  # that platform is not running here: the digest will carry it
@@ -241,7 +245,7 @@ class FeedPoller:
             result.capped += 1
             result.digested += 1
             return
-        reply = self.service.entry_reply(verdict, entry.title, source, entry.link, message_id)
+        reply = self.service.entry_reply(verdict, entry.title, source, entry.link, message_id, decision)
         if sender is None:
             result.replies.append(reply)
             self.fs.finish_post(feed.id, entry.key, ok=True)

@@ -436,15 +436,15 @@ class Service:
 
     # ------------------------------------------------------------------ feeds and charts
 
-    async def ajudge(self, text: str) -> Verdict:
-        """Judge a text no one pasted (a feed entry's title and summary): the one hook for that.
+    async def ajudge(self, text: str) -> tuple[Verdict, Decision | None]:
+        """Judge a text no one pasted (a feed entry's title and summary) as a pasted one is judged:
+        the rules, and the model judge when one is configured."""
+        return await self._decide(text)
 
-        Today the rules classifier; a model-based judge, when configured, belongs here."""
-        return self.classifier.classify(text)
-
-    def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int) -> Reply:
+    def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int,
+                    decision: Decision | None = None) -> Reply:
         """A feed entry posted to a chat: its headline, its source and link, then the verdict."""
-        reply = self._verdict_reply(verdict, title, message_id, None)
+        reply = self._verdict_reply(verdict, title, message_id, None, **_judged(decision))
         where = f"{source} · {link}" if link else source
         reply.blocks[0:0] = [Block(kind="quote", text=_cut(title, 300), user_text=True),
                              Block(kind="field", label=label("feed_source", reply.lang), text=_cut(where, 400),

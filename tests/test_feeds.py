@@ -326,3 +326,22 @@ def test_weekly_chart_command(service: Service) -> None:
     assert weekly("mon 25:00").kind == "error" and weekly("mon 09:00 Mars/Base").kind == "error"
     assert "周一" in service.handle_command("test", "c2", "u1", "digest", "weekly 周一 09:00", "zh").plain()
     assert "off" in weekly("off").plain() and "Weekly chart: off" in weekly("").plain()
+
+
+def test_feed_entries_go_to_the_model_judge_when_one_is_configured(service: Service, site: FeedSite) -> None:
+    from fakes.openai_api import MODEL, FakeLLM
+    from gatebot.judge import Judge
+
+    headline = "ByteDance orders Ascend chips to train its next model"  # rules: gate 1; the fake model: gate 2
+    service.feeds = FeedPoller(service, FeedReader(guard=OPEN, timeout=2.0))
+    site.serve("/j.xml", rss20("Judged", items(CHATTER, prefix="j")))
+    with FakeLLM().running_in_thread() as fake:
+        service.judge = Judge(service.rules, url=fake.base_url, model=MODEL, api_key="sk-test", timeout=2.0,
+                              store=service.store)
+        cmd(service, "follow", site.url("/j.xml"))
+        site.serve("/j.xml", rss20("Judged", [Item(headline, "https://news.example/j/new", "j-new")]
+                                   + items(CHATTER, prefix="j")))
+        cmd(service, "feeds", "refresh")
+        assert fake.calls >= 1
+    row = next(iter(service.store.db.query("select gate, judge, verdicts from messages where source = 'Judged'")))
+    assert row["gate"] == 2 and row["judge"] == "llm" and '"rules"' in row["verdicts"]
