@@ -210,10 +210,12 @@ def _classify_judged(judge, classifier, rules, args: argparse.Namespace, one: st
 def cmd_chat(args: argparse.Namespace) -> int:
     from .handlers.terminal import run_chat
     from .links import LinkReader
+    from .poller import FeedPoller
 
     settings, service = _service()
     service.link_reader = LinkReader.from_settings(settings)
     service.judge = _judge(settings, service.rules, service.store)
+    service.feeds = FeedPoller.from_settings(service, settings)  # /follow, /feeds refresh
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if hasattr(sys.stdin, "buffer") else sys.stdin
     try:
         return run_chat(service, stdin=stdin)
@@ -430,10 +432,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .handlers.run import run_adapters
     from .links import LinkReader
+    from .poller import FeedPoller
 
     settings, service = _service()
     service.link_reader = LinkReader.from_settings(settings)  # chat adapters read pasted links
     service.judge = _judge(settings, service.rules, service.store)  # a model names the gate, if configured
+    service.feeds = FeedPoller.from_settings(service, settings)  # followed feeds, polled beside the digests
     logging.basicConfig(level=settings.gatebot_log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -487,6 +491,28 @@ def _send_digest(service, settings, platform: str, chat_id: str, reply) -> int:
         return EXIT_OK
 
     return asyncio.run(send())
+
+
+def cmd_chart(args: argparse.Namespace) -> int:
+    from .chart import gate_names, load_trend, trend_reply
+    from .digest import chat_language
+
+    settings, service = _service()
+    try:
+        lang = args.lang or chat_language(service, args.platform, args.chat)
+        trend = load_trend(service.store, service.rules, args.platform, args.chat, args.days, service.clock(),
+                           args.tz or settings.gatebot_tz or "UTC")
+        reply = trend_reply(trend, gate_names(service.rules), lang)
+        try:
+            with open(args.out, "wb") as out:
+                out.write(reply.image or b"")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+        print(reply.plain())
+        print(f"chart written to {args.out} ({len(reply.image or b''):,} bytes)")
+        return EXIT_OK
+    finally:
+        service.store.close()
 
 
 def cmd_status_set(args: argparse.Namespace) -> int:
@@ -637,6 +663,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["en", "zh"], help="language (default: the chat's)")
     p.add_argument("--send", action="store_true", help="send it through the platform's adapter")
     p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser("chart", help="write a chat's chart of signals per gate per day (PNG)")
+    p.add_argument("--chat", default="terminal", help="chat id (default: the terminal chat)")
+    p.add_argument("--platform", default="terminal", help="telegram, slack or terminal (default)")
+    p.add_argument("--days", type=int, choices=[7, 30], default=7, help="7 (default) or 30 days")
+    p.add_argument("--lang", choices=["en", "zh"], help="language (default: the chat's)")
+    p.add_argument("--tz", help="count days in this IANA zone (default: $GATEBOT_TZ)")
+    p.add_argument("--out", default="trend.png", help="the PNG file to write (default: trend.png)")
+    p.set_defaults(func=cmd_chart)
 
     status = sub.add_parser("status", help="the living board's gate status")
     status.set_defaults(func=_print_help(status))

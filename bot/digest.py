@@ -150,15 +150,18 @@ def compute_digest(service: Service, platform: str, chat_id: str, *, now: dateti
     days = max((end - start).total_seconds() / 86400, 1 / 24)
     # Deduplicate by the headline without its links (the store already groups identical texts).
     merged: dict[tuple[int, str], list] = {}
-    for gate, _key, times, latest, text in store.top_items(platform, chat_id, s, e):
+    for gate, _key, times, latest, text, source, link in store.top_items(platform, chat_id, s, e):
         key = (gate, text_key(_URL.sub(" ", text)))
+        url = first_url(text) or link
+        if source:  # a feed entry: marked with its feed
+            text = f"{text} [{source}]"
         entry = merged.get(key)
         if entry is None:
-            merged[key] = [text, times, latest, first_url(text)]
+            merged[key] = [text, times, latest, url]
         else:
             entry[1] += times
             entry[2] = max(entry[2], latest)
-            entry[3] = entry[3] or first_url(text)
+            entry[3] = entry[3] or url
     top: dict[int, list[tuple[str, int, str | None]]] = {}
     for (gate, _), (text, times, _latest, url) in sorted(
             merged.items(), key=lambda kv: (kv[0][0], -kv[1][1], _neg(kv[1][2]))):

@@ -19,7 +19,7 @@ import re
 import socket
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -86,6 +86,12 @@ class NetworkError(LinkError):
 
 class NoHeadline(LinkError):
     code = "no_headline"
+
+
+class WrongType(LinkError):
+    """The resource is not of a type the caller accepts (a feed URL that serves an image, ...)."""
+
+    code = "type"
 
 
 # --------------------------------------------------------------------------- the address guard
@@ -302,6 +308,20 @@ class Page:
     truncated: bool
 
 
+@dataclass
+class Document:
+    """A fetched resource's raw body (feeds); empty when the server says it has not changed (304)."""
+
+    url: str  # as asked
+    final_url: str  # after redirects
+    status: int  # 200, or 304 (not modified)
+    content_type: str
+    body: bytes  # at most MAX_BYTES, content encoding undone
+    truncated: bool
+    etag: str = ""
+    last_modified: str = ""
+
+
 class _Inflater:
     """Content-Encoding gzip/deflate with a cap on the *decoded* size (no zip bombs)."""
 
@@ -416,3 +436,52 @@ class LinkFetcher:
             if more or len(buf) >= self.max_bytes:
                 return bytes(buf[: self.max_bytes]), True  # 2 MB is plenty for a <head>: stop here
         return bytes(buf), False
+
+    # ------------------------------------------------------------------ raw documents (feeds)
+
+    async def fetch_document(self, url: str, *, accept: Sequence[str],
+                             headers: Mapping[str, str] | None = None) -> Document:
+        """Read the body at `url` if its type is one of `accept`; raise a LinkError saying why not.
+
+        The same guard, caps and hop-by-hop redirect checks as `fetch`. `headers` go with the request
+        (If-None-Match / If-Modified-Since for a conditional GET); a 304 answer gives an empty body.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.client() as client:
+                    return await self._fetch_document(client, url, tuple(accept), dict(headers or {}))
+        except TimeoutError as e:
+            raise FetchTimeout(f"{url} took longer than {self.timeout:g} s") from e
+        except LinkError:
+            raise
+        except httpx.TimeoutException as e:
+            raise FetchTimeout(f"{url} took longer than {self.timeout:g} s") from e
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.NetworkError, OSError, zlib.error) as e:
+            raise NetworkError(f"{url}: {type(e).__name__}: {e}") from e
+
+    async def _fetch_document(self, client: httpx.AsyncClient, url: str, accept: tuple[str, ...],
+                              headers: dict[str, str]) -> Document:
+        current = url
+        for hop in range(self.max_redirects + 1):
+            scheme = urlsplit(current).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise UnsupportedScheme(f"{current}: only http and https links are read")
+            async with client.stream("GET", current, headers=headers) as resp:
+                if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
+                    if hop == self.max_redirects:
+                        raise TooManyRedirects(f"{url}: more than {self.max_redirects} redirects")
+                    current = urljoin(current, resp.headers["location"].strip())
+                    continue
+                etag = resp.headers.get("etag", "")[:200]
+                modified = resp.headers.get("last-modified", "")[:100]
+                ctype = resp.headers.get("content-type", "")
+                if resp.status_code == 304:
+                    return Document(url, current, 304, ctype, b"", False, etag, modified)
+                if resp.status_code >= 400:
+                    raise BadStatus(resp.status_code, current)
+                mime = ctype.split(";", 1)[0].strip().lower()
+                if mime not in accept:
+                    raise WrongType(f"{current} is {mime or 'of no stated type'}")
+                data, truncated = await self._read(resp)
+            return Document(url, current, resp.status_code, ctype, data, truncated, etag, modified)
+        raise TooManyRedirects(f"{url}: more than {self.max_redirects} redirects")  # pragma: no cover

@@ -33,13 +33,15 @@ class Choice(BaseModel):
 
 class Reply(BaseModel):
     # "unknown": an unknown command; in a group it may be meant for another bot, so adapters may stay silent.
-    kind: Literal["verdict", "no_gate", "board", "gate", "help", "error", "unknown", "vote", "status"]
+    kind: Literal["verdict", "no_gate", "board", "gate", "help", "error", "unknown", "vote", "status", "chart"]
     lang: Lang
     blocks: list[Block]
     verdict: Verdict | None = None
     message_id: int | None = None  # store id of the classified message, for feedback
     choices: list[Choice] = []  # feedback buttons to show under the reply
     ephemeral: bool = False  # only the asker needs to see it (Slack slash commands)
+    image: bytes | None = None  # a PNG to post with the text (charts); the text is its caption/fallback
+    image_name: str = ""
 
     @model_validator(mode="after")
     def _asker_only(self) -> Reply:
@@ -251,6 +253,145 @@ LABELS: dict[str, dict[str, str]] = {
     "setstatus_done": {"en": "Status updated", "zh": "状态已更新"},
     "new_status": {"en": "New status", "zh": "新状态"},
     "reason_label": {"en": "Reason", "zh": "理由"},
+    # feeds (bot/feeds.py, bot/poller.py)
+    "feed_source": {"en": "Source", "zh": "来源"},
+    "follow_usage": {
+        "en": "Usage: /follow <feed or page URL> [post|digest], e.g. /follow https://example.com/feed.xml",
+        "zh": "用法:/follow <订阅源或网页链接> [post|digest],例如 /follow https://example.com/feed.xml",
+    },
+    "follow_bad_url": {"en": "“{url}” is not an http(s) link.", "zh": "“{url}”不是 http(s) 链接。"},
+    "follow_already": {"en": "This chat already follows {url}.", "zh": "本群已经订阅了 {url}。"},
+    "follow_limit": {
+        "en": "This chat follows {n} feeds, the most it can. /unfollow one first.",
+        "zh": "本群已订阅 {n} 个源,已达上限。请先 /unfollow 一个。",
+    },
+    "follow_failed": {"en": "Could not follow {url}: {why}", "zh": "无法订阅 {url}:{why}"},
+    "follow_done": {
+        "en": "Following “{title}” ({url}). Entries already there: {n}, recorded, not posted.",
+        "zh": "已订阅“{title}”({url})。已有条目 {n} 条:已记录,不会发出。",
+    },
+    "feed_new_entries": {"en": "New entries: {mode}", "zh": "新条目:{mode}"},
+    "feed_mode_post": {
+        "en": "posted here when their verdict is {floor} confidence or better, at most {n} an hour; "
+              "the rest go to the daily digest.",
+        "zh": "判断置信度达到{floor}及以上的发到本群,每小时最多 {n} 条;其余进入每日简报。",
+    },
+    "feed_mode_digest": {
+        "en": "listed in the daily digest's top items (/digest on 09:00 to get one).",
+        "zh": "列入每日简报的要闻(用 /digest on 09:00 开启简报)。",
+    },
+    "feed_mode_word_post": {"en": "posts", "zh": "即时发送"},
+    "feed_mode_word_digest": {"en": "digest only", "zh": "仅简报"},
+    "unfollow_usage": {"en": "Usage: /unfollow <URL or number from /feeds>", "zh": "用法:/unfollow <链接或 /feeds 中的编号>"},
+    "unfollow_unknown": {
+        "en": "This chat follows no feed “{which}”. /feeds lists them with their numbers.",
+        "zh": "本群没有订阅“{which}”。/feeds 列出所有订阅及编号。",
+    },
+    "unfollow_done": {"en": "Unfollowed “{title}”.", "zh": "已取消订阅“{title}”。"},
+    "feeds_none": {
+        "en": "This chat follows no feeds. Follow one with /follow <URL>.",
+        "zh": "本群还没有订阅任何源。用 /follow <链接> 订阅。",
+    },
+    "feeds_title": {"en": "Feeds followed here ({n}/{max})", "zh": "本群订阅的源({n}/{max})"},
+    "feeds_new": {"en": "New entries", "zh": "新条目"},
+    "feeds_line": {
+        "en": "{i}. {title} — {url} · last fetch {last} · entries seen: {n}",
+        "zh": "{i}. {title} — {url} · 上次抓取 {last} · 已见 {n} 条",
+    },
+    "feeds_line_mode": {"en": " · {mode}", "zh": " · {mode}"},
+    "feeds_line_error": {
+        "en": " · last error: {why} Next try {next}.",
+        "zh": " · 上次出错:{why} 下次尝试 {next}。",
+    },
+    "feeds_hint": {
+        "en": "/feeds refresh · /feeds post [per hour] · /feeds digest · /feeds floor low|medium|high · "
+              "/feeds <number> post|digest|default · /unfollow <number>",
+        "zh": "/feeds refresh · /feeds post [每小时条数] · /feeds digest · /feeds floor low|medium|high · "
+              "/feeds <编号> post|digest|default · /unfollow <编号>",
+    },
+    "feeds_usage": {
+        "en": "Usage: /feeds · /feeds refresh · /feeds post [per hour] · /feeds digest · "
+              "/feeds floor low|medium|high · /feeds <number> post|digest|default",
+        "zh": "用法:/feeds · /feeds refresh · /feeds post [每小时条数] · /feeds digest · "
+              "/feeds floor low|medium|high · /feeds <编号> post|digest|default",
+    },
+    "feeds_bad_rate": {"en": "Use a number of posts per hour from 1 to 60, e.g. /feeds post 6",
+                       "zh": "每小时条数请用 1 到 60,例如 /feeds post 6"},
+    "feeds_mode_all": {"en": "New entries from this chat's feeds: {mode}", "zh": "本群订阅源的新条目:{mode}"},
+    "feeds_mode_one": {"en": "New entries from “{title}”: {mode}", "zh": "“{title}”的新条目:{mode}"},
+    "feeds_unavailable": {
+        "en": "Feeds are read by the running bot (gatebot run) and gatebot chat; not here.",
+        "zh": "订阅源由运行中的机器人(gatebot run)和 gatebot chat 读取,这里不可用。",
+    },
+    "feeds_refreshed": {
+        "en": "Feeds read: {feeds} · new entries: {new} · posted: {posted} · for the digest: {digest} · "
+              "repeats: {repeats} · feeds failing: {errors}",
+        "zh": "已读取 {feeds} 个源:新条目 {new} 条,发出 {posted} 条,进入简报 {digest} 条,重复 {repeats} 条,"
+              "{errors} 个源出错。",
+    },
+    "feed_err_refused": {
+        "en": "it points to a private or internal address, which gatebot does not fetch.",
+        "zh": "它指向内网或私有地址,gatebot 不会访问。",
+    },
+    "feed_err_scheme": {"en": "only http and https feeds are read.", "zh": "只读取 http 和 https 源。"},
+    "feed_err_redirects": {"en": "it redirects too many times (more than 5).", "zh": "跳转次数过多(超过5次)。"},
+    "feed_err_type": {"en": "it is not a feed (not RSS, Atom or a web page).",
+                      "zh": "它不是订阅源(不是 RSS、Atom 或网页)。"},
+    "feed_err_not_feed": {"en": "it is not a feed (no RSS or Atom found).", "zh": "它不是订阅源(没有 RSS 或 Atom 内容)。"},
+    "feed_err_no_feed_link": {"en": "the page links no feed (no <link rel=\"alternate\"> to RSS or Atom).",
+                              "zh": "该网页没有链接任何订阅源(没有指向 RSS 或 Atom 的 <link rel=\"alternate\">)。"},
+    "feed_err_malformed": {"en": "its XML is broken and no entry could be read.", "zh": "其 XML 已损坏,读不出任何条目。"},
+    "feed_err_timeout": {"en": "the site took too long to answer.", "zh": "网站响应超时。"},
+    "feed_err_status": {"en": "the site answered with an error (HTTP {status}).", "zh": "网站返回了错误(HTTP {status})。"},
+    "feed_err_gone": {"en": "the feed is gone (HTTP {status}); /unfollow it if it does not come back.",
+                      "zh": "该源已不存在(HTTP {status});如不再恢复,请 /unfollow。"},
+    "feed_err_network": {"en": "the site could not be reached.", "zh": "无法连接到该网站。"},
+    "feed_err_failed": {"en": "reading it failed.", "zh": "读取失败。"},
+    "feed_note_big": {"en": "larger than 2 MB: only the first 2 MB were read", "zh": "超过 2 MB:只读取了前 2 MB"},
+    "feed_note_trimmed": {"en": "more than {n} entries: only the first {n} are read",
+                          "zh": "超过 {n} 条:只读取前 {n} 条"},
+    "feed_note_malformed": {"en": "malformed XML, entries read: {n}", "zh": "XML 格式有误:读出了 {n} 条"},
+    "feed_note_duplicates": {"en": "entries repeating an earlier id with other content (the first kept): {n}",
+                             "zh": "{n} 条与其他条目的 id 相同但内容不同:保留第一条"},
+    "feed_note_markup": {"en": "titles with HTML markup, shown as plain text: {n}",
+                         "zh": "{n} 个标题含 HTML 标记:按纯文本显示"},
+    # charts (bot/chart.py); the Chinese wording of chart_* must be in the bundled font (scripts/gen_chart_font.py)
+    "chart_title": {"en": "Signals per gate per day · last {days} days", "zh": "各道门每日信号 · 近{days}天"},
+    "chart_subtitle": {
+        "en": "{start} to {end} ({tz}) · pasted: {pasted} · from feeds: {fed}",
+        "zh": "{start} 至 {end}({tz})· 粘贴:{pasted} 条 · 订阅源:{fed} 条",
+    },
+    "chart_conf_high": {"en": "high confidence", "zh": "高置信度"},
+    "chart_conf_medium": {"en": "medium confidence", "zh": "中置信度"},
+    "chart_conf_low": {"en": "low confidence", "zh": "低置信度"},
+    "chart_status_change": {"en": "status changed", "zh": "状态变更"},
+    "chart_signals": {"en": "signals", "zh": "信号"},
+    "trend_line": {"en": "{gate}: {n}", "zh": "{gate}:{n} 条"},
+    "trend_changes": {"en": "{n} status change(s) marked with a dashed line.", "zh": "虚线标出了 {n} 次状态变更。"},
+    "trend_usage": {"en": "Usage: /trend [7d|30d]", "zh": "用法:/trend [7d|30d]"},
+    # /digest weekly (bot/weekly.py)
+    "weekly_usage": {
+        "en": "Usage: /digest weekly <day> HH:MM [time zone] · /digest weekly off. Example: /digest weekly mon 09:00 Asia/Shanghai",
+        "zh": "用法:/digest weekly <星期> HH:MM [时区] · /digest weekly off。例如:/digest weekly mon 09:00 Asia/Shanghai",
+    },
+    "weekly_bad_day": {
+        "en": "“{value}” is not a day of the week. Use mon, tue, wed, thu, fri, sat or sun.",
+        "zh": "“{value}”不是星期几。请用 mon、tue、wed、thu、fri、sat 或 sun(或 周一 至 周日)。",
+    },
+    "weekly_on": {
+        "en": "Weekly chart on: every {day} at {time} ({tz}). Next: {next}.",
+        "zh": "已开启每周图表:每{day} {time}({tz})。下一次:{next}。",
+    },
+    "weekly_off": {"en": "Weekly chart off for this chat.", "zh": "已关闭本群的每周图表。"},
+    "weekly_status_on": {"en": "Weekly chart: on, every {day} at {time} ({tz}).", "zh": "每周图表:已开启,每{day} {time}({tz})。"},
+    "weekly_status_off": {"en": "Weekly chart: off.", "zh": "每周图表:未开启。"},
+    "day_0": {"en": "Monday", "zh": "周一"},
+    "day_1": {"en": "Tuesday", "zh": "周二"},
+    "day_2": {"en": "Wednesday", "zh": "周三"},
+    "day_3": {"en": "Thursday", "zh": "周四"},
+    "day_4": {"en": "Friday", "zh": "周五"},
+    "day_5": {"en": "Saturday", "zh": "周六"},
+    "day_6": {"en": "Sunday", "zh": "周日"},
 }
 
 HELP_COMMANDS: dict[str, list[str]] = {
@@ -260,6 +401,10 @@ HELP_COMMANDS: dict[str, list[str]] = {
         "/classify <text> — classify a headline or a link (always answers)",
         "/digest — today's digest for this chat; /digest on 09:00 Asia/Shanghai, /digest off, /digest status",
         "/setstatus <gate> <text> [| reason] — change a gate's status (admins only)",
+        "/follow <url> [post|digest] — watch a feed (RSS, Atom, or a page that links one)",
+        "/unfollow <url|number> — stop watching a feed",
+        "/feeds — the feeds watched here; /feeds refresh, /feeds post, /feeds digest",
+        "/trend [7d|30d] — a chart of signals per gate per day; /digest weekly mon 09:00 posts one weekly",
         "/help — this help",
     ],
     "zh": [
@@ -268,6 +413,10 @@ HELP_COMMANDS: dict[str, list[str]] = {
         "/classify <文本> — 判断一条标题或链接(总会回复)",
         "/digest — 本群今日摘要;/digest on 09:00 Asia/Shanghai 订阅,/digest off 退订,/digest status 查看",
         "/setstatus <门> <状态> [| 理由] — 修改某道门的状态(仅管理员)",
+        "/follow <链接> [post|digest] — 订阅一个源(RSS、Atom,或带订阅链接的网页)",
+        "/unfollow <链接|编号> — 取消订阅",
+        "/feeds — 本群订阅的源;/feeds refresh 立即读取,/feeds post,/feeds digest",
+        "/trend [7d|30d] — 各道门每日信号图;/digest weekly mon 09:00 每周发一次",
         "/help — 帮助",
     ],
 }

@@ -12,19 +12,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .chart import atrend_reply, gate_names, load_trend, parse_period, trend_reply
 from .classifier import MAX_CHARS, Classifier
-from .digest import current_status, digest_command, momentum, setstatus_command
+from .digest import chat_language, current_status, digest_command, momentum, setstatus_command
+from .feeds import feeds_list, feeds_settings, follow, unfollow
+from .feedstore import FeedStore
 from .judge import Decision, Judge
 from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
+from .poller import FeedPoller
 from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label
 from .ruleset import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
 from .text import fold, language_of
+from .weekly import weekly_command
 
 # Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 VOTE_CHOICES = ("right", "1", "2", "3", "4", "0")
+FEED_COMMANDS = ("follow", "unfollow", "feeds", "trend")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class Service:
     default_tz: str = "UTC"  # zone for `/digest on HH:MM` without one (GATEBOT_TZ)
     link_reader: LinkReader | None = None  # reads pasted links when set (`gatebot run` sets it)
     judge: Judge | None = None  # a language model names the gate when set (GATEBOT_LLM_URL)
+    feeds: FeedPoller | None = None  # follows and polls feeds when set (`gatebot run`, `gatebot chat`)
 
     def __init__(
         self,
@@ -134,6 +141,9 @@ class Service:
         message_ref: str | None = None,
     ) -> Reply:
         """The async entry point for commands (see handle_command)."""
+        command = name.lstrip("/").split("@", 1)[0].lower()
+        if command in FEED_COMMANDS:
+            return await self.afeed_command(platform, chat_id, user_id, command, clean(args), lang_hint)
         if ((self.link_reader is not None or self.judge is not None) and clean(args)
                 and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
             # /classify <text or link>: read links, ask the model, always answer
@@ -222,6 +232,8 @@ class Service:
             return self.digest_command(platform, chat_id, user_id, args, command_lang("", lang_hint))
         if name == "setstatus":
             return self.setstatus_command(platform, user_id, args, lang)
+        if name in FEED_COMMANDS:
+            return self.feed_command(platform, chat_id, user_id, name, args, lang_hint)
         return Reply(kind="unknown", lang=lang,
                      blocks=[Block(kind="text", text=label("unknown_command", lang, name=name[:40]), user_text=True)])
 
@@ -413,9 +425,88 @@ class Service:
     # ------------------------------------------------------------------ digests and status
 
     def digest_command(self, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
-        """/digest [on HH:MM [zone] | off | status | lang en|zh|auto]"""
+        """/digest [on HH:MM [zone] | off | status | lang en|zh|auto | weekly <day> HH:MM [zone]]"""
+        verb, _, rest = args.strip().partition(" ")
+        if verb.lower() == "weekly":
+            return weekly_command(self, platform, str(chat_id), rest, chat_language(self, platform, str(chat_id), lang))
         return digest_command(self, platform, str(chat_id), str(user_id), args, lang)
 
     def setstatus_command(self, platform: str, user_id: str, args: str, lang: str) -> Reply:
         """/setstatus <gate> <text> [| reason]: admins only."""
         return setstatus_command(self, platform, str(user_id), args, lang)
+
+    # ------------------------------------------------------------------ feeds and charts
+
+    async def ajudge(self, text: str) -> tuple[Verdict, Decision | None]:
+        """Judge a text no one pasted (a feed entry's title and summary) as a pasted one is judged:
+        the rules, and the model judge when one is configured."""
+        return await self._decide(text)
+
+    def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int,
+                    decision: Decision | None = None) -> Reply:
+        """A feed entry posted to a chat: its headline, its source and link, then the verdict."""
+        reply = self._verdict_reply(verdict, title, message_id, None, **_judged(decision))
+        where = f"{source} · {link}" if link else source
+        reply.blocks[0:0] = [Block(kind="quote", text=_cut(title, 300), user_text=True),
+                             Block(kind="field", label=label("feed_source", reply.lang), text=_cut(where, 400),
+                                   user_text=True)]
+        return reply
+
+    def feed_command(self, platform: str, chat_id: str, user_id: str, name: str, args: str,
+                     lang_hint: str | None = None) -> Reply:
+        """/unfollow, /feeds (list and settings), /trend; /follow and /feeds refresh need `afeed_command`.
+
+        Anyone in a chat may follow and unfollow feeds for it (no per-chat permissions yet)."""
+        chat_id = str(chat_id)
+        lang = chat_language(self, platform, chat_id, command_lang("", lang_hint))
+        fs = FeedStore(self.store)
+        if name == "unfollow":
+            return unfollow(fs, platform, chat_id, args, lang)
+        if name == "feeds":
+            if not args:
+                return feeds_list(fs, platform, chat_id, lang)
+            answer = feeds_settings(fs, platform, chat_id, args, lang)
+            if answer is not None:
+                return answer
+            if args.lower() != "refresh":
+                return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("feeds_usage", lang))])
+        if name == "trend":
+            days = parse_period(args)
+            if days is None:
+                return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("trend_usage", lang))])
+            trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
+                               self._chat_zone(platform, chat_id))
+            return trend_reply(trend, gate_names(self.rules), lang)
+        return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("feeds_unavailable", lang))])
+
+    async def afeed_command(self, platform: str, chat_id: str, user_id: str, name: str, args: str,
+                            lang_hint: str | None = None) -> Reply:
+        """Feed commands that read the network (/follow, /feeds refresh) or render (/trend) off the loop."""
+        chat_id = str(chat_id)
+        lang = chat_language(self, platform, chat_id, command_lang("", lang_hint))
+        poller = self.feeds
+        if name == "follow" and poller is not None:
+            return await follow(poller.reader, poller.fs, platform, chat_id, str(user_id), args, lang, poller.interval)
+        if name == "feeds" and args.lower() == "refresh" and poller is not None:
+            results = await poller.refresh(platform, chat_id)
+            reply = feeds_list(poller.fs, platform, chat_id, lang)
+            summary = label("feeds_refreshed", lang, feeds=len(results), new=sum(r.new for r in results),
+                            posted=sum(r.posted for r in results), digest=sum(r.digested for r in results),
+                            repeats=sum(r.repeats for r in results), errors=sum(1 for r in results if r.error))
+            reply.blocks.insert(0, Block(kind="text", text=summary))
+            for r in results:  # posts for a chat that no adapter sends to (the terminal)
+                for post in r.replies:
+                    reply.blocks.extend(post.blocks)
+            return reply
+        if name == "trend" and (days := parse_period(args)) is not None:
+            trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
+                               self._chat_zone(platform, chat_id))
+            return await atrend_reply(trend, gate_names(self.rules), lang)  # rendered off the loop
+        return self.feed_command(platform, chat_id, user_id, name, args, lang_hint)
+
+    def _chat_zone(self, platform: str, chat_id: str) -> str:
+        """The zone a chat's days are counted in: its weekly chart's, else its digest's, else GATEBOT_TZ."""
+        for sub in (FeedStore(self.store).weekly(platform, chat_id), self.store.get_subscription(platform, chat_id)):
+            if sub and sub.get("enabled") and sub.get("tz"):
+                return sub["tz"]
+        return self.default_tz or "UTC"

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     gatebot_tz: str = Field("UTC", description="default time zone for digests")
     gatebot_admins: str = Field("", description="comma-separated platform user ids allowed to change gate status")
     gatebot_fetch_allow_private: bool = Field(False, description="allow fetching links on private addresses")
+    gatebot_feed_interval: int = Field(15, description="minutes between polls of a followed feed (at least 5)")
 
     # A language model as the judge (bot/judge.py); unset URL = the offline rules alone.
     gatebot_llm_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. https://api.deepseek.com/v1")

@@ -169,12 +169,82 @@ def _m5_judgements(db: sqlite_utils.Database) -> None:
     db["messages"].add_column("verdicts", str)
 
 
+def _m6_feeds(db: sqlite_utils.Database) -> None:
+    # Followed feeds (per chat), the entries seen in them, per-chat feed settings, weekly charts.
+    db["feeds"].create(
+        {
+            "id": int,
+            "platform": str,
+            "chat_id": str,
+            "url": str,  # as followed (normalised)
+            "feed_url": str,  # the feed itself (differs when discovered from a page)
+            "title": str,
+            "mode": str,  # "" = the chat's setting, "post" or "digest"
+            "created_by": str,
+            "created_at": str,
+            "etag": str,
+            "last_modified": str,
+            "last_fetch_at": str,
+            "last_ok_at": str,
+            "error_code": str,  # the last poll's failure, "" after a good one
+            "error_detail": str,
+            "errors": int,  # consecutive failures (backoff)
+            "note": str,  # what the last good poll had to say about the feed (malformed, too long, ...)
+            "next_poll_at": str,
+            "items_seen": int,
+            "primed": int,  # the first fetch (recorded silently) is done
+        },
+        pk="id",
+        not_null={"platform", "chat_id", "feed_url"},
+    )
+    db["feeds"].create_index(["platform", "chat_id", "feed_url"], unique=True)
+    db["feeds"].create_index(["next_poll_at"])
+    db["feed_items"].create(
+        {
+            "feed_id": int,
+            "entry_key": str,  # the entry's id, else its link, else its title
+            "platform": str,
+            "chat_id": str,
+            "title_key": str,
+            "link": str,
+            "seen_at": str,
+            "message_id": int,  # messages.id once classified ("" for entries recorded on the first fetch)
+            "post": str,  # "" | pending | sent | failed | capped | below | digest
+            "posted_at": str,
+        },
+        pk=("feed_id", "entry_key"),
+    )
+    db["feed_items"].create_index(["platform", "chat_id", "title_key"])
+    db["feed_items"].create_index(["platform", "chat_id", "link"])
+    db["feed_items"].create_index(["platform", "chat_id", "posted_at"])
+    db["feed_chats"].create(
+        {"platform": str, "chat_id": str, "mode": str, "per_hour": int, "floor": str, "updated_at": str},
+        pk=("platform", "chat_id"),
+    )
+    db["weekly"].create(
+        {"platform": str, "chat_id": str, "enabled": int, "day": int, "time": str, "tz": str, "updated_at": str},
+        pk=("platform", "chat_id"),
+    )
+    db["weekly_sent"].create(
+        {"platform": str, "chat_id": str, "local_date": str, "status": str, "run_id": str, "claimed_at": str,
+         "sent_at": str, "error": str},
+        pk=("platform", "chat_id", "local_date"),
+    )
+    # Feed entries are stored as messages too (digest, momentum, charts): where they came from.
+    db["messages"].add_column("source", str)
+    db["messages"].add_column("link", str)
+    # "Seen before" (min(created_at) by text_key) walked the chat's whole history through the
+    # created_at index; with created_at in this one it is a single index probe.
+    db["messages"].create_index(["platform", "chat_id", "text_key", "created_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
     ("0003_digests", _m3_digests),
     ("0004_link_cache_expiry", _m4_link_cache_expiry),
     ("0005_judgements", _m5_judgements),
+    ("0006_feeds", _m6_feeds),
 ]
 
 
@@ -257,8 +327,12 @@ class Store:
         text: str,
         verdict: Verdict,
         message_ref: str | None = None,
+        source: str | None = None,
+        link: str | None = None,
     ) -> tuple[int, str | None]:
-        """Store a classified message; return its id and when this chat first saw the same text."""
+        """Store a classified message; return its id and when this chat first saw the same text.
+
+        `source` and `link` are set for feed entries: the feed's title and the entry's link."""
         key = text_key(text)
         now = iso(self.clock())
         with self._lock:
@@ -286,6 +360,7 @@ class Store:
                         "verdict": verdict.model_dump_json(),
                         "message_ref": message_ref,
                         "reply_ref": None,
+                        **({"source": source, "link": link} if source or link else {}),
                     }
                 ).last_pk
         return int(row_id), earlier
@@ -573,10 +648,13 @@ class Store:
         return {gate: n for gate, n in rows}
 
     def top_items(self, platform: str, chat_id: str, start: str, end: str) -> list[tuple]:
-        """(gate, text_key, times, latest, text) per distinct headline with a gate in [start, end)."""
+        """(gate, text_key, times, latest, text, source, link) per distinct headline with a gate in [start, end).
+
+        source and link are a feed entry's (None for pasted messages)."""
         with self._lock:
             return self.db.execute(
-                "select gate, text_key, count(*) as n, max(created_at) as latest, substr(min(text), 1, 2000) "
+                "select gate, text_key, count(*) as n, max(created_at) as latest, substr(min(text), 1, 2000), "
+                "max(source), max(link) "
                 "from messages where platform = ? and chat_id = ? and created_at >= ? and created_at < ? "
                 "and gate > 0 group by gate, text_key order by gate, n desc, latest desc",
                 [platform, str(chat_id), start, end],

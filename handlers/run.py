@@ -71,24 +71,30 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
         await web.TCPSite(runner, settings.gatebot_http_host, settings.gatebot_http_port).start()
         log.info("http listening on %s:%s", settings.gatebot_http_host, settings.gatebot_http_port)
     started: list[Adapter] = []
-    scheduler_task: asyncio.Task | None = None
+    background: list[asyncio.Task] = []
     try:
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter started", adapter.name)
         from gatebot.scheduler import run_scheduler  # one digest scheduler for every adapter
+        from gatebot.weekly import run_weekly
 
-        scheduler_task = asyncio.create_task(
-            run_scheduler(service, {a.name: a for a in started}, stop, service.clock), name="digest-scheduler")
+        senders = {a.name: a for a in started}
+        background.append(asyncio.create_task(
+            run_scheduler(service, senders, stop, service.clock), name="digest-scheduler"))
+        background.append(asyncio.create_task(run_weekly(service, senders, stop), name="weekly-charts"))
+        if service.feeds is not None:  # one feed poller for every chat
+            service.feeds.senders = senders
+            background.append(asyncio.create_task(service.feeds.run(stop), name="feed-poller"))
         if ready is not None:
             ready.set()
         await stop.wait()
     finally:
-        if scheduler_task is not None:
-            scheduler_task.cancel()
+        for task in background:
+            task.cancel()
             try:
-                await scheduler_task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
         for adapter in reversed(started):

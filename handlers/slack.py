@@ -145,6 +145,8 @@ class SlackAdapter:
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Post a reply unprompted (digests) at the top level of a channel; return its ts."""
+        if reply.image:
+            return await self._upload(chat_id, reply)
         resp = await self.client.chat_postMessage(
             channel=chat_id, text=fallback_text(reply), blocks=render_blocks(reply),
             unfurl_links=False, unfurl_media=False,
@@ -153,6 +155,15 @@ class SlackAdapter:
         if ts and reply.message_id is not None:
             self.service.store.set_reply_ref(reply.message_id, ts)
         return ts
+
+    async def _upload(self, channel: str, reply: Reply, thread_ts: str | None = None) -> str | None:
+        """A chart: files_upload_v2 (getUploadURLExternal, upload, completeUploadExternal), text as its comment."""
+        kwargs: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        resp = await self.client.files_upload_v2(
+            channel=channel, file=reply.image, filename=reply.image_name or "chart.png",
+            title=reply.blocks[0].text[:200] if reply.blocks else "chart", initial_comment=fallback_text(reply),
+            **kwargs)
+        return (resp.get("file") or {}).get("id")
 
     # ------------------------------------------------------------------ HTTP
 
@@ -307,6 +318,13 @@ class SlackAdapter:
                 str(body.get("text") or ""), None,
             )
             in_channel = not reply.ephemeral
+            if reply.image:  # a chart goes to the channel as a file; a response_url takes no files
+                try:
+                    await self._upload(str(body.get("channel_id") or ""), reply)
+                    return
+                except Exception as exc:  # noqa: BLE001 - e.g. not_in_channel: say so to the asker
+                    log.warning("slack: files_upload_v2 failed: %s", _api_error(exc))
+                    in_channel = False
             await respond(
                 text=fallback_text(reply), blocks=render_blocks(reply),
                 response_type="in_channel" if in_channel else "ephemeral",

@@ -58,6 +58,7 @@ from .telegram_render import keyboard, parse_callback, render_chunks, render_sin
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CAPTION_LIMIT = 1024  # a photo's caption
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 
 log = logging.getLogger("gatebot.telegram")
@@ -266,6 +267,8 @@ class TelegramAdapter:
 
     async def _send_reply(self, chat_id: int | str, reply: Reply, reply_to: int | None = None,
                           thread_id: int | None = None) -> TgMessage | None:
+        if reply.image:
+            return await self._send_photo(chat_id, reply, reply_to, thread_id)
         markup = keyboard(reply)
         chunks = [render_single(reply)] if markup else render_chunks(reply)
         sent: TgMessage | None = None
@@ -287,6 +290,23 @@ class TelegramAdapter:
         if sent is not None and reply.message_id is not None:
             self.service.store.set_reply_ref(reply.message_id, str(sent.message_id))
         return sent
+
+    async def _send_photo(self, chat_id: int | str, reply: Reply, reply_to: int | None,
+                          thread_id: int | None) -> TgMessage:
+        """A chart: sendPhoto with the reply's text as its caption (cut to Telegram's 1024)."""
+        params: dict[str, Any] = {
+            "chat_id": chat_id,
+            "photo": reply.image,
+            "filename": reply.image_name or "chart.png",
+            "caption": render_single(reply, limit=CAPTION_LIMIT),
+            "parse_mode": ParseMode.HTML,
+        }
+        if reply_to is not None:
+            params["reply_parameters"] = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+        if thread_id is not None:
+            params["message_thread_id"] = thread_id
+        bot = self.application.bot
+        return await self._retry(lambda: bot.send_photo(**params))
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Post a reply unprompted (digests); the id of the (last) message sent."""

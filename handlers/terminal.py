@@ -50,6 +50,8 @@ def run_chat(service: Service, stdin: TextIO | None = None, stdout: TextIO | Non
             reply = loop.run_until_complete(handle_line(service, line, user))
             if reply is not None:
                 stdout.write(reply.plain() + "\n\n")
+                if reply.image:
+                    stdout.write("(The chart is an image: `gatebot chart --out trend.png` writes it to a file.)\n\n")
                 stdout.flush()
     except KeyboardInterrupt:
         stdout.write("\n")

@@ -57,3 +57,7 @@ def test_wheel_installs_and_runs(tmp_path):
     out = subprocess.run([str(env_dir / "bin" / "gatebot"), "rules", "check"], capture_output=True, text=True,
                          cwd=workdir, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
+    # The chart's CJK font subset ships inside the package (and keeps the wheel small).
+    assert (purelib / "gatebot" / "fonts" / "gatebot-chart-cjk.otf").is_file()
+    assert (purelib / "gatebot" / "fonts" / "OFL.txt").is_file()
+    assert wheel.stat().st_size < 1_000_000, wheel.stat().st_size

@@ -4,6 +4,8 @@
   auth.test, chat.postMessage, chat.update, chat.postEphemeral, apps.connections.open, and
   {"ok": true} for anything else.
 - POST /response/<id>: a response_url; records what the app posted there.
+- files_upload_v2's three steps: files.getUploadURLExternal hands out POST /upload/<file id>, which
+  keeps the bytes (`uploads`), and files.completeUploadExternal checks each file was uploaded whole.
 - GET /ws: a Socket Mode websocket (apps.connections.open points here); `push_envelope` sends an
   envelope, `socket_acks` records the app's acks.
 - `fail(method, status=429, retry_after=0, times=1)` makes the next calls fail (429 with
@@ -44,6 +46,8 @@ class FakeSlackAPI:
         self.calls: list[Call] = []
         self.responses: list[Call] = []  # posts to response_url
         self.socket_acks: list[dict[str, Any]] = []
+        self.upload_requests: dict[str, dict[str, Any]] = {}  # file id -> files.getUploadURLExternal's params
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes posted to its upload URL
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
         self._ts = itertools.count(1)
@@ -59,6 +63,7 @@ class FakeSlackAPI:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
         app.router.add_get("/ws", self._ws)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -157,9 +162,33 @@ class FakeSlackAPI:
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            self.upload_requests[file_id] = {"filename": params.get("filename"), "length": int(params.get("length", 0))}
+            return {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(params.get("files") or "[]")
+            for f in files:
+                data = self.uploads.get(f.get("id"))
+                if data is None:
+                    return {"ok": False, "error": "file_not_found"}
+                if len(data) != self.upload_requests[f["id"]]["length"]:
+                    return {"ok": False, "error": "file_upload_size_mismatch"}
+            if not params.get("channel_id") and not params.get("channels"):
+                return {"ok": False, "error": "invalid_channel"}
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", ""), "name":
+                                           self.upload_requests[f["id"]]["filename"]} for f in files]}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/ws"}
         return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal hands out (files_upload_v2's second step)."""
+        file_id = request.match_info["file_id"]
+        if file_id not in self.upload_requests:
+            return web.Response(status=404, text="unknown upload")
+        self.uploads[file_id] = await request.read()
+        return web.Response(text=f"OK - {len(self.uploads[file_id])}")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)

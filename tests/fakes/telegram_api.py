@@ -6,7 +6,7 @@ at `<base_url><token>/<method>` like api.telegram.org, so python-telegram-bot ta
 its `base_url` (TELEGRAM_API_BASE_URL). It records every call, queues updates for getUpdates (long
 polling, bounded by the request's timeout), can post updates to a webhook, validates sent HTML the
 way Telegram does (known tags only, balanced, text <= 4096 after parsing), and can inject failures
-(429 with retry_after, 5xx).
+(429 with retry_after, 5xx). sendPhoto takes a multipart upload and checks it is an image.
 """
 
 from __future__ import annotations
@@ -299,6 +299,10 @@ class FakeTelegram:
         form = await request.post()
         params: dict[str, Any] = {}
         for key, value in form.items():
+            if isinstance(value, web.FileField):  # multipart uploads (sendPhoto): keep the bytes
+                params[key] = value.file.read()
+                params[f"{key}_filename"] = value.filename
+                continue
             value = str(value)
             if key in JSON_PARAMS:
                 value = json.loads(value)
@@ -420,6 +424,32 @@ class FakeTelegram:
 
     async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         return True
+
+    async def api_sendPhoto(self, p: dict[str, Any]) -> Any:
+        """A photo upload: the bytes must be a PNG or JPEG of at most 10 MB; the caption at most 1024."""
+        photo = p.get("photo")
+        if not isinstance(photo, bytes):
+            return 400, "Bad Request: there is no photo in the request"
+        if not (photo.startswith(b"\x89PNG\r\n\x1a\n") or photo.startswith(b"\xff\xd8")):
+            return 400, "Bad Request: IMAGE_PROCESS_FAILED"
+        if len(photo) > 10 * 1024 * 1024:
+            return 400, "Bad Request: PHOTO_TOO_BIG"
+        caption = p.get("caption", "")
+        if caption:
+            if p.get("parse_mode") == "HTML":
+                problem = check_html(caption)
+                if problem:
+                    return 400, problem.replace("message", "caption")
+            if utf16_len(caption) > 1024:
+                return 400, "Bad Request: message caption is too long"
+        chat_id = int(p["chat_id"])
+        msg = self._sent(chat_id, self.next_message_id(chat_id), "", None)
+        del msg["text"]
+        msg["photo"] = [{"file_id": f"photo{msg['message_id']}", "file_unique_id": f"u{msg['message_id']}",
+                         "width": 900, "height": 750, "file_size": len(photo)}]
+        if caption:
+            msg["caption"] = caption
+        return msg
 
 
 def sent_texts(fake: FakeTelegram, chat_id: int | None = None) -> list[str]:

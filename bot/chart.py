@@ -1,0 +1,232 @@
+"""The week at a glance: signals per gate per day as a PNG, for /trend and the weekly digest.
+
+One panel per gate, a stacked bar per day (high, medium, low confidence; pasted messages and feed
+entries alike), a dashed line on each day a gate's status changed. Rendered with matplotlib's Agg
+backend through Figure/FigureCanvasAgg (no pyplot, no display, no global figure state).
+
+Chinese labels need a CJK font. A small subset of Noto Sans CJK SC (SIL Open Font License) holding
+just the glyphs of the chart's wording ships in fonts/ (scripts/gen_chart_font.py makes it). If it
+is missing, unreadable or lacks a glyph the wording needs, the chart falls back to English labels;
+it never fails for want of a font.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
+
+from .feedstore import FeedStore
+from .reply import Block, Reply, label
+from .ruleset import RuleSet
+from .store import Store, iso
+from .timing import resolve_zone
+from .workers import run_cpu
+
+log = logging.getLogger("gatebot.chart")
+
+FONT_FILE = Path(__file__).resolve().parent / "fonts" / "gatebot-chart-cjk.otf"
+FONT_FAMILY = "Gatebot Chart CJK"
+CONFIDENCES = ("high", "medium", "low")
+COLOURS = {"high": "#1f3a5f", "medium": "#4f7cac", "low": "#a9c4e0"}
+CHANGE_COLOUR = "#c0392b"
+PERIODS = {"7d": 7, "30d": 30, "7": 7, "30": 30, "week": 7, "month": 30}
+# Every label the chart itself draws (the font subset must cover their Chinese wording).
+CHART_LABELS = ("chart_title", "chart_subtitle", "chart_conf_high", "chart_conf_medium", "chart_conf_low",
+                "chart_status_change", "chart_signals")
+_LOCK = threading.Lock()  # matplotlib's font caches are not made for concurrent renders
+
+
+@dataclass
+class Trend:
+    days: list[date]  # local days, oldest first
+    counts: dict[int, dict[str, list[int]]]  # gate -> confidence -> signals per day
+    pasted: int
+    fed: int
+    changes: list[tuple[int, int]]  # (gate, index into days) of status changes
+    zone: str
+
+    @property
+    def total(self) -> int:
+        return self.pasted + self.fed
+
+    def per_gate(self, gate: int) -> int:
+        return sum(sum(v) for v in self.counts.get(gate, {}).values())
+
+
+def parse_period(args: str) -> int | None:
+    """/trend [7d|30d]: the number of days, or None for anything else."""
+    value = args.strip().lower()
+    return 7 if not value else PERIODS.get(value)
+
+
+def trend_data(store: Store, platform: str, chat_id: str, days: int, now: datetime, gates: list[int],
+               zone: tzinfo = timezone.utc) -> Trend:
+    """Signals per gate per local day for the `days` days ending today (in `zone`)."""
+    today = now.astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
+    day_list = [first + timedelta(days=i) for i in range(days)]
+    counts = {g: {c: [0] * days for c in CONFIDENCES} for g in gates}
+    pasted = fed = 0
+    for hour, gate, confidence, from_feed, n in FeedStore(store).hourly_signals(
+            platform, chat_id, start, now + timedelta(seconds=1)):
+        ts = datetime.fromisoformat(hour + ":00:00+00:00").astimezone(zone)
+        index = (ts.date() - first).days
+        if not 0 <= index < days or gate not in counts:
+            continue
+        counts[gate][confidence if confidence in CONFIDENCES else "low"][index] += n
+        if from_feed:
+            fed += n
+        else:
+            pasted += n
+    changes = []
+    for change in store.status_changes_between(iso(start), iso(now + timedelta(seconds=1))):
+        index = (datetime.fromisoformat(change.since).astimezone(zone).date() - first).days
+        if 0 <= index < days:
+            changes.append((change.gate, index))
+    return Trend(day_list, counts, pasted, fed, changes, getattr(zone, "key", None) or "UTC")
+
+
+# --------------------------------------------------------------------------- fonts
+
+
+@lru_cache(maxsize=1)
+def _font_chars() -> frozenset[int] | None:
+    """The code points the bundled CJK font covers, registered with matplotlib; None if unusable."""
+    try:
+        from matplotlib import font_manager
+        from matplotlib.ft2font import FT2Font
+
+        if not FONT_FILE.is_file():
+            log.warning("chart: %s is missing; Chinese charts get English labels", FONT_FILE.name)
+            return None
+        chars = frozenset(FT2Font(str(FONT_FILE)).get_charmap())
+        font_manager.fontManager.addfont(str(FONT_FILE))
+        return chars
+    except Exception as exc:  # noqa: BLE001 - a broken font file must not break the chart
+        log.warning("chart: cannot load %s (%s); Chinese charts get English labels", FONT_FILE.name, exc)
+        return None
+
+
+def _needs(texts: list[str]) -> set[int]:
+    return {ord(c) for t in texts for c in t if ord(c) > 0x7F}
+
+
+def chart_lang(lang: str, texts: list[str]) -> str:
+    """`lang` if the chart can draw every character of `texts` in it, else "en"."""
+    if lang != "zh":
+        return "en"
+    chars = _font_chars()
+    if chars is None or not _needs(texts) <= chars:
+        return "en"
+    return "zh"
+
+
+def wording(lang: str) -> list[str]:
+    """The chart's own wording in a language, placeholders removed (what the font must cover)."""
+    return [re.sub(r"\{[^}]*\}", "", label(key, lang)) for key in CHART_LABELS]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+GateNames = dict[int, dict[str, str]]  # gate -> lang -> name: what rendering needs of the rules
+
+
+def gate_names(rules: RuleSet) -> GateNames:
+    return {n: {"en": g.name.get("en"), "zh": g.name.get("zh")} for n, g in rules.gates.items()}
+
+
+def render_png(trend: Trend, names: GateNames, lang: str) -> bytes:
+    """The chart as PNG bytes. CPU-bound (~0.2-0.5 s): off the event loop (`atrend_reply`)."""
+    lang = chart_lang(lang, [*(n[lang] for n in names.values()), *wording(lang)])
+    with _LOCK:
+        return _render(trend, {n: v[lang] for n, v in names.items()}, lang)
+
+
+def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    families = ["DejaVu Sans", FONT_FAMILY] if lang == "zh" else ["DejaVu Sans"]
+    days = len(trend.days)
+    x = list(range(days))
+    # A list of families (not the generic "sans-serif") so matplotlib falls back glyph by glyph.
+    with rc_context({"font.family": families, "axes.unicode_minus": False}):
+        fig = Figure(figsize=(9, 7.5), dpi=100)
+        FigureCanvasAgg(fig)
+        gates = sorted(trend.counts)
+        axes = fig.subplots(len(gates), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, gate in zip(axes, gates, strict=True):
+            bottom = [0] * days
+            for conf in CONFIDENCES:
+                values = trend.counts[gate][conf]
+                ax.bar(x, values, bottom=bottom, color=COLOURS[conf], width=0.8, linewidth=0)
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+            for changed_gate, index in trend.changes:
+                if changed_gate == gate:
+                    ax.axvline(index, color=CHANGE_COLOUR, linestyle="--", linewidth=1.4)
+            title = label("gate", lang, n=gate, name=gate_names.get(gate, ""))
+            ax.set_title(f"{title} ({trend.per_gate(gate)})", loc="left", fontsize=10)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+            ax.set_ylim(0, max(max(bottom), 1) * 1.15)
+            ax.spines[["top", "right"]].set_visible(False)
+            ax.set_ylabel(label("chart_signals", lang), fontsize=8)
+            ax.tick_params(labelsize=8)
+        step = 1 if days <= 10 else 5
+        ticks = [i for i in x if (days - 1 - i) % step == 0]
+        axes[-1].set_xticks(ticks, [trend.days[i].strftime("%m-%d") for i in ticks])
+        fig.suptitle(label("chart_title", lang, days=days), x=0.01, ha="left", fontsize=14)
+        fig.text(0.01, 0.935, label("chart_subtitle", lang, start=trend.days[0].isoformat(),
+                                    end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
+                                    fed=trend.fed), fontsize=9, color="#555555")
+        handles = [Patch(color=COLOURS[c], label=label(f"chart_conf_{c}", lang)) for c in CONFIDENCES]
+        handles.append(Line2D([0], [0], color=CHANGE_COLOUR, linestyle="--", label=label("chart_status_change", lang)))
+        fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.1, hspace=0.55)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the reply
+
+
+def load_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
+               zone_name: str = "UTC") -> Trend:
+    """A chat's trend, days counted in `zone_name`. Reads the store: call it on the store's thread."""
+    zone = resolve_zone(zone_name) or timezone.utc
+    return trend_data(store, platform, chat_id, days, now, list(rules.gates), zone)
+
+
+def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
+    """The chart and a few lines of text saying the same (the image's caption and text fallback).
+
+    Plain data in, a Reply out, no store: it runs in the worker process (rendering is the slow part)."""
+    days = len(trend.days)
+    image = render_png(trend, names, lang)
+    lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=v[lang]), n=trend.per_gate(n))
+             for n, v in names.items()]
+    blocks = [Block(kind="heading", text=label("chart_title", lang, days=days)),
+              Block(kind="text", text=label("chart_subtitle", lang, start=trend.days[0].isoformat(),
+                                            end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
+                                            fed=trend.fed)),
+              Block(kind="list", items=lines)]
+    if trend.changes:
+        blocks.append(Block(kind="note", text=label("trend_changes", lang, n=len(trend.changes))))
+    return Reply(kind="chart", lang=lang, blocks=blocks, image=image, image_name=f"trend-{days}d.png")
+
+
+async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
+    """trend_reply in the worker process: the event loop keeps serving chats while it renders."""
+    return await run_cpu(trend_reply, trend, names, lang)

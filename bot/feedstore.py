@@ -1,0 +1,324 @@
+"""Reads and writes for followed feeds, weekly charts and trend counts (tables made by store.py's migrations).
+
+Kept apart from store.py so the feed queries live together; it shares the Store's connection and lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .store import Store, iso
+
+FLOORS = ("low", "medium", "high")
+DEFAULT_PER_HOUR = 6
+DEFAULT_FLOOR = "medium"
+DEFAULT_MODE = "digest"
+PASTED_MATCH_WINDOW = timedelta(days=7)  # how far back a pasted message can make a feed entry a repeat
+MIN_TITLE_MATCH = 12  # titles shorter than this are not searched for inside pasted messages
+
+
+@dataclass(frozen=True)
+class Feed:
+    id: int
+    platform: str
+    chat_id: str
+    url: str
+    feed_url: str
+    title: str
+    mode: str
+    etag: str
+    last_modified: str
+    last_fetch_at: str
+    last_ok_at: str
+    error_code: str
+    error_detail: str
+    errors: int
+    note: str
+    next_poll_at: str
+    items_seen: int
+    primed: bool
+
+    @property
+    def name(self) -> str:
+        return self.title or self.feed_url
+
+
+@dataclass(frozen=True)
+class ChatFeedSettings:
+    mode: str = DEFAULT_MODE  # post | digest
+    per_hour: int = DEFAULT_PER_HOUR
+    floor: str = DEFAULT_FLOOR  # the least confidence an entry needs to be posted
+
+
+@dataclass(frozen=True)
+class NewItem:
+    entry_key: str
+    title_key: str
+    link: str
+    message_id: int | None = None
+    post: str = ""
+
+
+_FEED_COLUMNS = ("id, platform, chat_id, url, feed_url, title, mode, etag, last_modified, last_fetch_at, last_ok_at, "
+                 "error_code, error_detail, errors, note, next_poll_at, items_seen, primed")
+
+
+def _feed(row: Sequence) -> Feed:
+    values = list(row)
+    for i in range(5, len(values)):
+        if values[i] is None:
+            values[i] = 0 if i in (13, 16, 17) else ""
+    values[17] = bool(values[17])
+    return Feed(*values)
+
+
+class FeedStore:
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+        self.lock = store._lock
+
+    def now(self) -> datetime:
+        return self.store.clock()
+
+    # ------------------------------------------------------------------ feeds
+
+    def feeds(self, platform: str, chat_id: str) -> list[Feed]:
+        """A chat's feeds, in the order they were followed (their numbers in /feeds)."""
+        with self.lock:
+            rows = self.db.execute(f"select {_FEED_COLUMNS} from feeds where platform = ? and chat_id = ? order by id",
+                                   [platform, str(chat_id)]).fetchall()
+        return [_feed(r) for r in rows]
+
+    def feed(self, feed_id: int) -> Feed | None:
+        with self.lock:
+            row = self.db.execute(f"select {_FEED_COLUMNS} from feeds where id = ?", [feed_id]).fetchone()
+        return _feed(row) if row else None
+
+    def due_feeds(self, now: datetime, limit: int = 1000) -> list[Feed]:
+        with self.lock:
+            rows = self.db.execute(
+                f"select {_FEED_COLUMNS} from feeds where next_poll_at <= ? order by next_poll_at limit ?",
+                [iso(now), limit]).fetchall()
+        return [_feed(r) for r in rows]
+
+    def count_feeds(self, platform: str, chat_id: str) -> int:
+        with self.lock:
+            return self.db.execute("select count(*) from feeds where platform = ? and chat_id = ?",
+                                   [platform, str(chat_id)]).fetchone()[0]
+
+    def find(self, platform: str, chat_id: str, url: str) -> Feed | None:
+        with self.lock:
+            row = self.db.execute(
+                f"select {_FEED_COLUMNS} from feeds where platform = ? and chat_id = ? and (feed_url = ? or url = ?) "
+                "limit 1", [platform, str(chat_id), url, url]).fetchone()
+        return _feed(row) if row else None
+
+    def add_feed(self, platform: str, chat_id: str, *, url: str, feed_url: str, title: str, mode: str,
+                 created_by: str, etag: str, last_modified: str, next_poll_at: datetime, note: str,
+                 entries: Iterable[NewItem]) -> int:
+        """Follow a feed, recording the entries it has now as seen (the first fetch posts nothing)."""
+        now = iso(self.now())
+        items = list(entries)
+        with self.lock, self.db.conn:
+            feed_id = self.db["feeds"].insert({
+                "platform": platform, "chat_id": str(chat_id), "url": url, "feed_url": feed_url, "title": title[:300],
+                "mode": mode, "created_by": str(created_by), "created_at": now, "etag": etag,
+                "last_modified": last_modified, "last_fetch_at": now, "last_ok_at": now, "error_code": "",
+                "error_detail": "", "errors": 0, "note": note, "next_poll_at": iso(next_poll_at),
+                "items_seen": len(items), "primed": 1,
+            }).last_pk
+            self._insert_items(int(feed_id), platform, str(chat_id), items, now)
+        return int(feed_id)
+
+    def remove_feed(self, feed_id: int) -> None:
+        """Unfollow: the feed and its seen entries go; entries already classified stay in the chat's history."""
+        with self.lock, self.db.conn:
+            self.db.execute("delete from feed_items where feed_id = ?", [feed_id])
+            self.db.execute("delete from feeds where id = ?", [feed_id])
+
+    def set_mode(self, feed_id: int, mode: str) -> None:
+        with self.lock, self.db.conn:
+            self.db["feeds"].update(feed_id, {"mode": mode})
+
+    def schedule_all(self, platform: str, chat_id: str, when: datetime) -> None:
+        with self.lock, self.db.conn:
+            self.db.execute("update feeds set next_poll_at = ? where platform = ? and chat_id = ?",
+                            [iso(when), platform, str(chat_id)])
+
+    def record_failure(self, feed_id: int, code: str, detail: str, next_poll_at: datetime) -> None:
+        with self.lock, self.db.conn:
+            self.db.execute(
+                "update feeds set last_fetch_at = ?, error_code = ?, error_detail = ?, errors = errors + 1, "
+                "next_poll_at = ? where id = ?",
+                [iso(self.now()), code, detail[:300], iso(next_poll_at), feed_id])
+
+    def record_unchanged(self, feed_id: int, next_poll_at: datetime) -> None:
+        now = iso(self.now())
+        with self.lock, self.db.conn:
+            self.db.execute(
+                "update feeds set last_fetch_at = ?, last_ok_at = ?, error_code = '', error_detail = '', errors = 0, "
+                "next_poll_at = ? where id = ?", [now, now, iso(next_poll_at), feed_id])
+
+    def record_poll(self, feed: Feed, *, title: str, etag: str, last_modified: str, note: str, next_poll_at: datetime,
+                    items: Sequence[NewItem]) -> None:
+        """A good poll: the feed's headers and note, and its new entries as seen (one transaction)."""
+        now = iso(self.now())
+        with self.lock, self.db.conn:
+            self.db.execute(
+                "update feeds set title = ?, etag = ?, last_modified = ?, note = ?, last_fetch_at = ?, last_ok_at = ?, "
+                "error_code = '', error_detail = '', errors = 0, next_poll_at = ?, items_seen = items_seen + ?, "
+                "primed = 1 where id = ?",
+                [(title or feed.title)[:300], etag, last_modified, note, now, now, iso(next_poll_at), len(items),
+                 feed.id])
+            self._insert_items(feed.id, feed.platform, feed.chat_id, items, now)
+
+    def _insert_items(self, feed_id: int, platform: str, chat_id: str, items: Iterable[NewItem], now: str) -> None:
+        self.db.conn.executemany(
+            "insert or ignore into feed_items (feed_id, entry_key, platform, chat_id, title_key, link, seen_at, "
+            "message_id, post, posted_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(feed_id, i.entry_key, platform, chat_id, i.title_key, i.link, now, i.message_id, i.post,
+              now if i.post == "pending" else None) for i in items])
+
+    # ------------------------------------------------------------------ entries
+
+    def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self.db.execute(
+                    f"select entry_key from feed_items where feed_id = ? and entry_key in ({marks})",
+                    [feed_id, *chunk]).fetchall()
+                found.update(r[0] for r in rows)
+        return found
+
+    def seen_elsewhere(self, feed: Feed, title_key: str, link: str) -> bool:
+        """Has this chat had this entry already: the same link or headline from any of its feeds (this one
+        too, under another id), or the headline pasted?"""
+        platform, chat_id = feed.platform, feed.chat_id
+        with self.lock:
+            if self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and title_key = ? "
+                               "limit 1", [platform, chat_id, title_key]).fetchone():
+                return True
+            if link and self.db.execute("select 1 from feed_items where platform = ? and chat_id = ? and link = ? "
+                                        "limit 1", [platform, chat_id, link]).fetchone():
+                return True
+            return self.db.execute("select 1 from messages where platform = ? and chat_id = ? and text_key = ? limit 1",
+                                   [platform, chat_id, title_key]).fetchone() is not None
+
+    def recent_pasted(self, platform: str, chat_id: str, limit: int = 500) -> list[str]:
+        """The texts pasted in a chat lately (not feed entries): a feed entry whose link or headline is
+        in one of them is a repeat."""
+        since = iso(self.now() - PASTED_MATCH_WINDOW)
+        with self.lock:
+            rows = self.db.execute(
+                "select text from messages where platform = ? and chat_id = ? and created_at >= ? and source is null "
+                "order by created_at desc limit ?", [platform, str(chat_id), since, limit]).fetchall()
+        return [r[0] for r in rows]
+
+    def posts_since(self, platform: str, chat_id: str, since: datetime) -> int:
+        """Feed entries posted (or being posted) to a chat since `since` (the hourly cap)."""
+        with self.lock:
+            return self.db.execute(
+                "select count(*) from feed_items where platform = ? and chat_id = ? and posted_at >= ? "
+                "and post in ('pending', 'sent', 'failed')", [platform, str(chat_id), iso(since)]).fetchone()[0]
+
+    def claim_post(self, feed_id: int, entry_key: str, platform: str, chat_id: str, since: datetime,
+                   per_hour: int) -> bool:
+        """Mark an entry as being posted if the chat's hourly cap allows; False means capped."""
+        now = iso(self.now())
+        with self.lock, self.db.conn:
+            n = self.db.execute(
+                "select count(*) from feed_items where platform = ? and chat_id = ? and posted_at >= ? "
+                "and post in ('pending', 'sent', 'failed')", [platform, str(chat_id), iso(since)]).fetchone()[0]
+            if n >= per_hour:
+                self.db.execute("update feed_items set post = 'capped' where feed_id = ? and entry_key = ?",
+                                [feed_id, entry_key])
+                return False
+            self.db.execute("update feed_items set post = 'pending', posted_at = ? where feed_id = ? and entry_key = ?",
+                            [now, feed_id, entry_key])
+            return True
+
+    def finish_post(self, feed_id: int, entry_key: str, ok: bool) -> None:
+        with self.lock, self.db.conn:
+            self.db.execute("update feed_items set post = ? where feed_id = ? and entry_key = ?",
+                            ["sent" if ok else "failed", feed_id, entry_key])
+
+    def item_posts(self, feed_id: int) -> dict[str, str]:
+        with self.lock:
+            return dict(self.db.execute("select entry_key, post from feed_items where feed_id = ?", [feed_id]).fetchall())
+
+    # ------------------------------------------------------------------ per-chat settings
+
+    def chat_settings(self, platform: str, chat_id: str) -> ChatFeedSettings:
+        with self.lock:
+            row = self.db.execute("select mode, per_hour, floor from feed_chats where platform = ? and chat_id = ?",
+                                  [platform, str(chat_id)]).fetchone()
+        if row is None:
+            return ChatFeedSettings()
+        mode, per_hour, floor = row
+        return ChatFeedSettings(mode or DEFAULT_MODE, DEFAULT_PER_HOUR if per_hour is None else int(per_hour),
+                                floor if floor in FLOORS else DEFAULT_FLOOR)
+
+    def set_chat_settings(self, platform: str, chat_id: str, **fields: object) -> ChatFeedSettings:
+        current = self.chat_settings(platform, chat_id)
+        row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "per_hour": current.per_hour,
+               "floor": current.floor, **fields, "updated_at": iso(self.now())}
+        with self.lock, self.db.conn:
+            self.db["feed_chats"].upsert(row, pk=("platform", "chat_id"))
+        return self.chat_settings(platform, chat_id)
+
+    # ------------------------------------------------------------------ weekly charts
+
+    def weekly(self, platform: str, chat_id: str) -> dict | None:
+        with self.lock:
+            rows = list(self.db["weekly"].rows_where("platform = ? and chat_id = ?", [platform, str(chat_id)]))
+        return rows[0] if rows else None
+
+    def set_weekly(self, platform: str, chat_id: str, **fields: object) -> dict:
+        row = dict(self.weekly(platform, chat_id) or {"platform": platform, "chat_id": str(chat_id), "enabled": 0,
+                                                      "day": 0, "time": "", "tz": ""})
+        row.update(fields)
+        row["updated_at"] = iso(self.now())
+        with self.lock, self.db.conn:
+            self.db["weekly"].upsert(row, pk=("platform", "chat_id"))
+        return row
+
+    def enabled_weekly(self) -> list[dict]:
+        with self.lock:
+            return list(self.db["weekly"].rows_where("enabled = 1"))
+
+    def claim_weekly(self, platform: str, chat_id: str, local_date: str, run_id: str) -> bool:
+        """Claim one chat's weekly chart for its local date, once ever (recorded before it is sent)."""
+        with self.lock, self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into weekly_sent (platform, chat_id, local_date, status, run_id, claimed_at) "
+                "values (?, ?, ?, 'pending', ?, ?)", [platform, str(chat_id), local_date, run_id, iso(self.now())])
+            return cur.rowcount == 1
+
+    def finish_weekly(self, platform: str, chat_id: str, local_date: str, ok: bool, error: str = "") -> None:
+        with self.lock, self.db.conn:
+            self.db.execute(
+                "update weekly_sent set status = ?, sent_at = ?, error = ? where platform = ? and chat_id = ? "
+                "and local_date = ?", ["sent" if ok else "failed", iso(self.now()) if ok else None, error[:300],
+                                       platform, str(chat_id), local_date])
+
+    def last_weekly(self, platform: str, chat_id: str) -> tuple | None:
+        with self.lock:
+            return self.db.execute(
+                "select local_date, status from weekly_sent where platform = ? and chat_id = ? "
+                "order by local_date desc limit 1", [platform, str(chat_id)]).fetchone()
+
+    # ------------------------------------------------------------------ trend counts
+
+    def hourly_signals(self, platform: str, chat_id: str, start: datetime, end: datetime) -> list[tuple]:
+        """(hour 'YYYY-MM-DDTHH', gate, confidence, from_feed, n) for messages with a gate in [start, end)."""
+        with self.lock:
+            return self.db.execute(
+                "select substr(created_at, 1, 13), gate, confidence, source is not null, count(*) from messages "
+                "where platform = ? and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 "
+                "group by 1, 2, 3, 4", [platform, str(chat_id), iso(start), iso(end)]).fetchall()
