@@ -1,11 +1,18 @@
 """Fetching a pasted link's page safely: the address guard, a guarded transport, size and time caps.
 
 Every TCP connection, for the first request and for each redirect hop, goes through
-`GuardedBackend`: the host is resolved with the event loop's getaddrinfo, *every* resolved address
-is checked by `AddressGuard`, and the socket is opened to a checked address (not to the name), so a
-DNS answer that changes between check and connect (rebinding) cannot reach the inside. Redirects
-are followed by hand (at most 5) so each hop's scheme is checked too; proxies from the environment
-are ignored (trust_env=False), since a proxy would make the address check meaningless.
+`GuardedBackend`: the host is resolved (getaddrinfo on a thread pool of its own, so a slow or
+hostile name server can only hold up other links, never the chat platforms' own lookups), *every*
+resolved address is checked by `AddressGuard` against an explicit table of special-purpose ranges
+(the same on every Python version), and the socket is opened to a checked address (not to the
+name), so a DNS answer that changes between check and connect (rebinding) cannot reach the inside.
+Redirects are followed by hand (at most 5) so each hop's scheme and port are checked too: only
+the web's ports (80, 443, 8080, 8443) are fetched, so a pasted link cannot make the bot talk to
+mail, database or other services on public hosts. Proxies from the environment are ignored
+(trust_env=False), since a proxy would make the address check meaningless.
+
+Only the first MAX_BYTES of a page are read: the headline sits in its <head>, and page.py scans a
+bounded window in linear time, on the event loop, inside the same time budget as the fetch.
 
 Errors form one small hierarchy under `LinkError`; each carries a `code` that picks the reply's
 wording (LABELS link_err_<code>) and whether the failure is worth retrying soon.
@@ -20,6 +27,7 @@ import socket
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -28,7 +36,7 @@ import httpx
 
 from .page import decode_html, parse_headline
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = 256 * 1024  # bytes of a page read: its head, with room for multi-byte text
 MAX_REDIRECTS = 5
 TOTAL_TIMEOUT = 5.0
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -36,7 +44,7 @@ USER_AGENT = (
     "Mozilla/5.0 (compatible; gatebot/0.1; link preview for a chat bot) "
     "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 )
-THREAD_PARSE_BYTES = 256 * 1024  # documents larger than this are parsed off the event loop
+WEB_PORTS = frozenset({80, 443, 8080, 8443})  # the ports pasted links may use (any port with allow_private)
 
 
 # --------------------------------------------------------------------------- errors
@@ -51,6 +59,16 @@ class LinkError(Exception):
 
 class RefusedAddress(LinkError):
     code = "refused"
+
+
+class RefusedPort(LinkError):
+    code = "port"
+
+
+class BadURL(LinkError):
+    """A URL (pasted, or a redirect's Location) that is not a well-formed http(s) address."""
+
+    code = "bad_url"
 
 
 class UnsupportedScheme(LinkError):
@@ -141,21 +159,57 @@ def parse_ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return parse_ipv4_literal(host)
 
 
+def _nets(*pairs: tuple[str, str]) -> tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]:
+    return tuple((ipaddress.ip_network(net), why) for net, why in pairs)
+
+
+# IANA's special-purpose registries, written out rather than read from `ipaddress` flags, whose
+# answers change between Python versions (3.11 calls 192.0.0.8 global). First match wins.
+V4_DENY = _nets(
+    ("0.0.0.0/8", "unspecified"),  # "this network"; 0.0.0.0 reaches the local host on Linux
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "shared address space"),  # carrier-grade NAT
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),  # cloud metadata at 169.254.169.254
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "IETF protocol assignments"),  # 192.0.0.8, DS-Lite, NAT64 discovery...
+    ("192.0.2.0/24", "documentation"),
+    ("192.31.196.0/24", "AS112"),
+    ("192.52.193.0/24", "AMT"),
+    ("192.88.99.0/24", "6to4 relay anycast"),
+    ("192.168.0.0/16", "private"),
+    ("192.175.48.0/24", "AS112"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),  # includes 255.255.255.255, limited broadcast
+)
+V6_DENY = _nets(
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped IPv6"),  # never legitimate in DNS; ::ffff:127.0.0.1 reaches loopback
+    ("64:ff9b:1::/48", "local-use NAT64"),
+    ("100::/64", "discard-only"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment routing"),
+    ("fc00::/7", "private"),  # unique local addresses
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local"),
+    ("ff00::/8", "multicast"),
+)
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # everything else in IPv6 is unassigned or special
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_IETF_V6 = ipaddress.ip_network("2001::/23")
+
+
 def _v4_forbidden(ip: ipaddress.IPv4Address) -> str | None:
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"  # 169.254.0.0/16, cloud metadata at 169.254.169.254
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved:
-        return "reserved"
-    if not ip.is_global:
-        return "not public"  # 100.64.0.0/10 shared address space, benchmarking ranges, ...
+    for net, why in V4_DENY:
+        if ip in net:
+            return why
     return None
 
 
@@ -168,46 +222,39 @@ def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | str) -> 
         ip = parsed
     if isinstance(ip, ipaddress.IPv4Address):
         return _v4_forbidden(ip)
-    if ip.ipv4_mapped is not None:
-        return "IPv4-mapped IPv6"  # never legitimate in DNS; ::ffff:127.0.0.1 reaches loopback
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_site_local:
-        return "site-local"
-    # Addresses that embed an IPv4 address: 6to4, NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d).
-    embedded = None
+    for net, why in V6_DENY:
+        if ip in net:
+            return why
+    # Addresses that embed an IPv4 address: NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d), 6to4.
+    if ip in _NAT64 or ip in _V4_COMPATIBLE:
+        inner = _v4_forbidden(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        return f"embeds a {inner} IPv4 address" if inner else None
     if ip.sixtofour is not None:
-        embedded = ip.sixtofour
-    elif ip in ipaddress.IPv6Network("64:ff9b::/96") or ip in ipaddress.IPv6Network("::/96"):
-        embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if embedded is not None:
-        inner = _v4_forbidden(embedded)
-        if inner:
-            return f"embeds a {inner} IPv4 address"
-    if ip.teredo is not None:
+        inner = _v4_forbidden(ip.sixtofour)
+        return f"embeds a {inner} IPv4 address" if inner else None
+    if ip in _TEREDO:
         return "Teredo"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved:
+    if ip in _IETF_V6:
+        return "IETF protocol assignments"
+    if ip not in _GLOBAL_UNICAST:
         return "reserved"
-    if not ip.is_global and embedded is None:
-        return "not public"
     return None
 
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
+# getaddrinfo blocks a thread for as long as the name server takes (a hostile one: seconds, and
+# the link's time budget cannot interrupt it). Pasted links resolve on these threads, never on the
+# event loop's default executor, which the Telegram and Slack clients use for their own lookups.
+_DNS_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gatebot-link-dns")
+
+
 async def loop_resolve(host: str, port: int) -> list[str]:
-    """All addresses for a host, via the event loop's getaddrinfo (runs in its executor)."""
+    """All addresses for a host (getaddrinfo on the link resolver's own threads)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    infos = await loop.run_in_executor(_DNS_POOL, lambda: socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP))
     seen: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         addr = str(sockaddr[0]).split("%", 1)[0]
@@ -220,13 +267,20 @@ async def loop_resolve(host: str, port: int) -> list[str]:
 class AddressGuard:
     """Decides which addresses may be connected to.
 
-    allow_private: GATEBOT_FETCH_ALLOW_PRIVATE, lifts the check (intranet sites, tests).
+    allow_private: GATEBOT_FETCH_ALLOW_PRIVATE, lifts the check and the port rule (intranet sites, tests).
     trusted_hosts: host names whose addresses are not checked. Empty in production; tests use it to
     stand in for "a public site" while every test server listens on 127.0.0.1.
+    ports: the ports a link may use (WEB_PORTS); None allows any.
     """
 
     allow_private: bool = False
     trusted_hosts: frozenset[str] = frozenset()
+    ports: frozenset[int] | None = WEB_PORTS  # None: any port
+
+    def check_port(self, url: str, port: int) -> None:
+        if self.allow_private or self.ports is None or port in self.ports:
+            return
+        raise RefusedPort(f"{url}: port {port} is not a web port (only {', '.join(map(str, sorted(self.ports)))})")
 
     def check(self, host: str, addresses: Sequence[str]) -> None:
         if self.allow_private or host.lower().rstrip(".") in self.trusted_hosts:
@@ -295,6 +349,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 # --------------------------------------------------------------------------- fetching
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 200 else url[:199] + "…"
 
 
 @dataclass
@@ -388,6 +446,9 @@ class LinkFetcher:
             raise FetchTimeout(f"{url} took longer than {self.timeout:g} s") from e
         except LinkError:
             raise
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as e:
+            # a malformed address, pasted or in a redirect's Location (bad port, brackets, spaces)
+            raise BadURL(f"{url}: {type(e).__name__}: {e}") from e
         except httpx.TimeoutException as e:
             raise FetchTimeout(f"{url} took longer than {self.timeout:g} s") from e
         except (httpx.HTTPError, httpcore.NetworkError, OSError, zlib.error) as e:
@@ -396,9 +457,13 @@ class LinkFetcher:
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> Page:
         current = url
         for hop in range(self.max_redirects + 1):
-            scheme = urlsplit(current).scheme.lower()
+            parts = urlsplit(current)
+            scheme = parts.scheme.lower()
             if scheme not in ("http", "https"):
-                raise UnsupportedScheme(f"{current}: only http and https links are read")
+                raise UnsupportedScheme(f"{_short(current)}: only http and https links are read")
+            if not parts.hostname:
+                raise BadURL(f"{_short(current)}: no host")
+            self.guard.check_port(_short(current), parts.port or (443 if scheme == "https" else 80))
             async with client.stream("GET", current) as resp:
                 if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
                     if hop == self.max_redirects:
@@ -412,11 +477,9 @@ class LinkFetcher:
                 if mime not in HTML_TYPES:
                     raise NotHTML(f"{current} is {mime or 'of no stated type'}, not an HTML page")
                 data, truncated = await self._read(resp)
+            # Decoding a bounded read and scanning a bounded window: a few ms at worst, so inline.
             html, codec = decode_html(data, ctype)
-            if len(data) > THREAD_PARSE_BYTES:
-                title, description = await asyncio.to_thread(parse_headline, html)
-            else:
-                title, description = parse_headline(html)
+            title, description = parse_headline(html)
             if not title:
                 raise NoHeadline(f"{current} has no title")
             return Page(url, current, title, description, codec, len(data), truncated)
@@ -434,7 +497,7 @@ class LinkFetcher:
             out, more = inflater.feed(chunk, self.max_bytes - len(buf))
             buf += out
             if more or len(buf) >= self.max_bytes:
-                return bytes(buf[: self.max_bytes]), True  # 2 MB is plenty for a <head>: stop here
+                return bytes(buf[: self.max_bytes]), True  # plenty for a <head>: stop here
         return bytes(buf), False
 
     # ------------------------------------------------------------------ raw documents (feeds)

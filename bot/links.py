@@ -23,6 +23,8 @@ from .fetch import MAX_BYTES, TOTAL_TIMEOUT, AddressGuard, LinkError, LinkFetche
 from .store import Store
 
 MAX_LINKS = 3
+MAX_URL_CHARS = 4096  # longer "links" are not read (nor cached under a 40,000-character key)
+_COUNTED = 50  # distinct links told apart in one message (FoundLinks.more stops counting there)
 CACHE_TTL = timedelta(hours=24)
 CACHE_TTL_TRANSIENT = timedelta(minutes=10)  # timeouts, network errors, 5xx: worth another try soon
 
@@ -31,22 +33,28 @@ CACHE_TTL_TRANSIENT = timedelta(minutes=10)  # timeouts, network errors, 5xx: wo
 
 # ASCII only: a Chinese sentence often runs straight on from a URL ("见https://a.cn/x今天发布").
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+", re.IGNORECASE)
-_SLACK = re.compile(r"<(https?://[^|>\s]+)(?:\|([^>]*))?>", re.IGNORECASE)
+# No "<" inside a Slack link: an unclosed "<https://..." then fails at the next "<", so a message
+# of many of them costs linear time, not a scan to the end of the text from each one.
+_SLACK = re.compile(r"<(https?://[^|<>\s]+)(?:\|([^<>]*))?>", re.IGNORECASE)
 _ANY_LINK = re.compile(f"{_SLACK.pattern}|{_URL.pattern}", re.IGNORECASE)
 _TRAIL = ".,;:!?'\"*_~"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
 def _trim(url: str) -> str:
-    while url:
-        last = url[-1]
+    """Drop trailing punctuation, and closing brackets that close nothing opened in the URL."""
+    end = len(url)
+    counts = {c: url.count(c) for c in (*_PAIRS, *_PAIRS.values())}  # counted once: linear in the URL
+    while end:
+        last = url[end - 1]
         if last in _TRAIL:
-            url = url[:-1]
-        elif last in _PAIRS and url.count(last) > url.count(_PAIRS[last]):
-            url = url[:-1]
+            end -= 1
+        elif last in _PAIRS and counts[last] > counts[_PAIRS[last]]:
+            counts[last] -= 1
+            end -= 1
         else:
             break
-    return url
+    return url[:end]
 
 
 def _slack_unescape(s: str) -> str:
@@ -56,6 +64,8 @@ def _slack_unescape(s: str) -> str:
 def normalise_url(url: str) -> str | None:
     """The URL to fetch and cache under (fragment dropped), or None if it is not http(s)."""
     url = url.strip()
+    if len(url) > MAX_URL_CHARS:
+        return None
     if "://" not in url[:12]:
         url = "http://" + url  # Telegram url entities can be "www.example.com"
     try:
@@ -83,12 +93,17 @@ def extract_links(text: str, extra: Iterable[str] = (), limit: int = MAX_LINKS) 
     `extra` is for adapters whose platform marks links itself (Telegram url / text_link entities,
     whose URL may not appear in the text at all).
     """
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered, with constant-time membership
+
+    seen: set[str] = set()
 
     def add(raw: str) -> None:
+        if len(found) >= _COUNTED or raw in seen:
+            return  # enough to say "only the first 3 were read"; the rest is not worth parsing
+        seen.add(raw)
         url = normalise_url(raw)
-        if url and url not in found:
-            found.append(url)
+        if url:
+            found.setdefault(url)
 
     def one(m: re.Match[str]) -> str:
         if m.group(1):  # Slack's <url|label>: keep the label as the user's words
@@ -105,7 +120,8 @@ def extract_links(text: str, extra: Iterable[str] = (), limit: int = MAX_LINKS) 
         if raw:
             add(raw)
     own = re.sub(r"[ \t]{2,}", " ", own).strip()
-    return FoundLinks(urls=found[:limit], text=own, more=max(0, len(found) - limit))
+    urls = list(found)
+    return FoundLinks(urls=urls[:limit], text=own, more=max(0, len(urls) - limit))
 
 
 # --------------------------------------------------------------------------- reading with the cache

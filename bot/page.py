@@ -1,16 +1,22 @@
 """A fetched page's headline: decode the bytes as real sites serve them, then read <title> and metas.
 
-HTML is parsed with the standard library's html.parser: no dependency, tolerant of broken markup,
-maintained with CPython; parsing stops at <body> once a headline is found.
+The headline scanner reads only what a headline needs (the <title> and the og:/twitter:/description
+metas) from the first HEAD_CHARS characters, in one forward pass: every step moves past what it
+looked at (`str.find` for the next `<`, `>`, `-->`, `</script`, a closing quote), so the work is
+linear in the window whatever the markup (`<a` repeated, `</`, `<?`, `<!--` and quotes left open
+cost no more than plain text), and bounded by the window. Unclosed constructs end the scan the way
+a browser would: an unclosed comment or quote swallows the rest of the document.
 """
 
 from __future__ import annotations
 
 import codecs
+import html
 import re
-from html.parser import HTMLParser
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+HEAD_CHARS = 96 * 1024  # characters of a document scanned for its headline
+_KEEP = 4000  # characters kept from a <title> or a meta's content (headline and description are cut later)
+_META_CHARSET = re.compile(rb"""<meta[^<>]{0,512}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]{1,40})""", re.IGNORECASE)
 _LATINISH = {"latin-1", "iso8859-1", "ascii", "cp1252"}
 
 
@@ -37,7 +43,7 @@ def header_charset(content_type: str) -> str | None:
 
 
 def _strict(data: bytes, codec: str) -> str | None:
-    """Decode or None; an incomplete sequence at the very end (cut at 2 MB) is dropped."""
+    """Decode or None; an incomplete sequence at the very end (the read was cut) is dropped."""
     try:
         return codecs.getincrementaldecoder(codec)(errors="strict").decode(data, final=False)
     except (UnicodeDecodeError, LookupError):
@@ -73,47 +79,129 @@ def decode_html(data: bytes, content_type: str = "") -> tuple[str, str]:
     return data.decode(codec, errors="replace"), codec
 
 
-class _StopParsing(Exception):
-    pass
+# --------------------------------------------------------------------------- the headline scanner
+
+_ATTR_NAME = re.compile(r"[^\s/>=][^\s/>=]*")  # a lone "=" or "/" before a name is skipped, as browsers do
+_UNQUOTED = re.compile(r"[^\s>]*")
+_SPACE = re.compile(r"[\s/]*")
+_RAW_TEXT = ("script", "style", "textarea", "xmp", "noscript", "iframe", "noembed", "noframes")
+MAX_TAGS = 1000  # tags, comments and raw-text elements looked at in one document
+MAX_ATTRIBUTES = 32  # attributes read from one <meta>
+_NEXT = re.compile(  # lookaheads on the first letters let the C engine drop most "<" at once
+    r"<(?:!--|/(?=[hHsS])(svg|head)(?=[\s/>])|(?=[bimnstxBIMNSTX])(meta|title|svg|body|" + "|".join(_RAW_TEXT)
+    + r")(?=[\s/>]))", re.IGNORECASE)
+_CLOSERS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in (*_RAW_TEXT, "title")}
+_META_KEYS = ("og:title", "twitter:title", "og:description", "twitter:description", "description")
 
 
-class HeadlineParser(HTMLParser):
-    """Collects <title> and the og:/twitter:/description metas; stops at <body> once it has a title."""
+class _Scan:
+    """One forward pass over a document's head, collecting the title and the headline metas.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+    Only the constructs a headline depends on are tokenized (comments, meta, title, svg, body,
+    </head> and the raw-text elements whose content must be skipped); the regex that finds the
+    next one runs in C, and at most MAX_TAGS of them are looked at.
+    """
+
+    def __init__(self, doc: str) -> None:
+        self.doc = doc
         self.meta: dict[str, str] = {}
-        self.title_parts: list[str] | None = None
         self.title: str | None = None
-        self._skip = 0  # inside <svg>: its <title> is not the page's
+        self.svg = 0  # inside <svg>: its <title> is not the page's
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "meta":
-            a = {k.lower(): (v or "") for k, v in attrs}
-            key = (a.get("property") or a.get("name") or "").strip().lower()
-            if key in ("og:title", "twitter:title", "og:description", "twitter:description", "description"):
-                content = a.get("content", "").strip()
-                if content and key not in self.meta:
-                    self.meta[key] = content
-        elif tag == "svg":
-            self._skip += 1
-        elif tag == "title" and not self._skip and self.title is None:
-            self.title_parts = []
-        elif tag == "body" and self.headline():
-            raise _StopParsing
+    def run(self) -> None:
+        doc, pos = self.doc, 0
+        for _ in range(MAX_TAGS):
+            m = _NEXT.search(doc, pos)
+            if m is None:
+                return
+            if m.group() == "<!--":
+                end = doc.find("-->", m.end())
+                if end < 0:
+                    return  # an unclosed comment runs to the end of the document
+                pos = end + 3
+            elif m.group(1):
+                end = doc.find(">", m.end())
+                if end < 0 or self.end_tag(m.group(1).lower()):
+                    return
+                pos = end + 1
+            else:
+                pos = self.start_tag(m.group(2).lower(), m.end())
+                if pos < 0:
+                    return
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "svg" and self._skip:
-            self._skip -= 1
-        elif tag == "title" and self.title_parts is not None:
-            self.title = "".join(self.title_parts)
-            self.title_parts = None
-        elif tag == "head" and self.headline():
-            raise _StopParsing
+    def start_tag(self, name: str, pos: int) -> int:
+        """Handle a start tag whose name ends at `pos`; return where scanning resumes, -1 to stop."""
+        doc = self.doc
+        if name == "meta":
+            attrs, pos = self.attributes(pos)
+            if pos < 0:
+                return -1
+            key = (attrs.get("property") or attrs.get("name") or "").strip().lower()
+            if key in _META_KEYS and key not in self.meta:
+                content = attrs.get("content", "").strip()
+                if content:
+                    self.meta[key] = html.unescape(content[:_KEEP])
+            return pos
+        end = doc.find(">", pos)
+        if end < 0:
+            return -1
+        pos = end + 1
+        if name == "svg" and doc[end - 1] != "/":
+            self.svg += 1
+        elif name == "title" and not self.svg and self.title is None:
+            close = _CLOSERS["title"].search(doc, pos)
+            raw = doc[pos:close.start() if close else pos + _KEEP]  # unclosed: what follows
+            self.title = html.unescape(raw[:_KEEP])
+            return close.end() if close else -1
+        elif name in _RAW_TEXT:
+            close = _CLOSERS[name].search(doc, pos)
+            return close.end() if close else -1
+        elif name == "body" and self.headline():
+            return -1
+        return pos
 
-    def handle_data(self, data: str) -> None:
-        if self.title_parts is not None:
-            self.title_parts.append(data)
+    def end_tag(self, name: str) -> bool:
+        """Handle an end tag; True when the scan can stop."""
+        if name == "svg" and self.svg:
+            self.svg -= 1
+        return name == "head" and bool(self.headline())
+
+    def attributes(self, pos: int) -> tuple[dict[str, str], int]:
+        """Attributes up to the tag's ">" (quoted values may hold ">"); (attrs, position after it).
+
+        The position is -1 when the tag never closes (an unclosed quote swallows the document).
+        """
+        doc, n = self.doc, len(self.doc)
+        attrs: dict[str, str] = {}
+        for _ in range(MAX_ATTRIBUTES):
+            pos = _SPACE.match(doc, pos).end()
+            if pos >= n:
+                return attrs, -1
+            if doc[pos] == ">":
+                return attrs, pos + 1
+            m = _ATTR_NAME.match(doc, pos)
+            if m is None:  # a stray "=": skip it
+                pos += 1
+                continue
+            key, pos = m.group().lower(), m.end()
+            while pos < n and doc[pos] in " \t\n\r\f":
+                pos += 1
+            value = ""
+            if pos < n and doc[pos] == "=":
+                pos += 1
+                while pos < n and doc[pos] in " \t\n\r\f":
+                    pos += 1
+                if pos < n and doc[pos] in "\"'":
+                    close = doc.find(doc[pos], pos + 1)
+                    if close < 0:
+                        return attrs, -1
+                    value, pos = doc[pos + 1:close], close + 1
+                else:
+                    m = _UNQUOTED.match(doc, pos)
+                    value, pos = m.group(), m.end()
+            attrs.setdefault(key, value)
+        end = doc.find(">", pos)  # more attributes than any real meta has: skip the rest
+        return attrs, -1 if end < 0 else end + 1
 
     def headline(self) -> str:
         for value in (self.meta.get("og:title"), self.meta.get("twitter:title"), self.title):
@@ -134,16 +222,8 @@ def _squash(s: str) -> str:
     return " ".join(s.split())
 
 
-def parse_headline(html: str) -> tuple[str, str]:
-    """(headline, description) of an HTML document; empty strings when absent."""
-    parser = HeadlineParser()
-    try:
-        step = 64 * 1024
-        for i in range(0, len(html), step):
-            parser.feed(html[i:i + step])
-        parser.close()
-    except _StopParsing:
-        pass
-    if parser.title is None and parser.title_parts:  # unclosed <title>
-        parser.title = "".join(parser.title_parts)[:1000]
-    return parser.headline()[:500], parser.description()[:1000]
+def parse_headline(doc: str, limit: int = HEAD_CHARS) -> tuple[str, str]:
+    """(headline, description) of an HTML document, read from its first `limit` characters."""
+    scan = _Scan(doc[:limit])
+    scan.run()
+    return scan.headline()[:500], scan.description()[:1000]

@@ -232,7 +232,7 @@ def test_xhtml_is_read(site: Site) -> None:
 
 def test_redirect_from_allowed_host_to_loopback_is_refused(service: Service, site: Site) -> None:
     # "localhost" stands in for a public site (trusted_hosts); it redirects to 127.0.0.1: refused.
-    guard = AddressGuard(allow_private=False, trusted_hosts=frozenset({"localhost"}))
+    guard = AddressGuard(allow_private=False, trusted_hosts=frozenset({"localhost"}), ports=None)
     site.html("/inside", page("<title>admin panel</title>"))
     site.redirect("/out", site.url("/inside"))
     start = site.url("/out", host="localhost")
@@ -251,7 +251,7 @@ def test_production_guard_refuses_loopback_directly(site: Site) -> None:
     for u in (url, url.replace("127.0.0.1", "2130706433"), url.replace("127.0.0.1", "0x7f.1"),
               url.replace("127.0.0.1", "[::ffff:127.0.0.1]")):
         with pytest.raises(RefusedAddress):
-            asyncio.run(LinkFetcher(AddressGuard()).fetch(u))
+            asyncio.run(LinkFetcher(AddressGuard(ports=None)).fetch(u))
     assert site.hits.get("/direct", 0) == before  # refused before any connection
 
 
@@ -265,7 +265,8 @@ def test_resolved_address_is_checked_and_pinned(site: Site) -> None:
 
     url = site.html("/pinned", page(f"<title>{EN}</title>"))
     with pytest.raises(RefusedAddress, match="rebind.test"):  # one bad address in the answer is enough
-        asyncio.run(LinkFetcher(AddressGuard(), resolver=resolver).fetch(url.replace("127.0.0.1", "rebind.test")))
+        asyncio.run(LinkFetcher(AddressGuard(ports=None), resolver=resolver).fetch(
+            url.replace("127.0.0.1", "rebind.test")))
     # With the check lifted, "pinned.test" (unknown to real DNS) is reached through the stub's answer.
     got = asyncio.run(LinkFetcher(OPEN, resolver=resolver).fetch(url.replace("127.0.0.1", "pinned.test")))
     assert got.title == EN and calls == ["rebind.test", "pinned.test"]
@@ -392,11 +393,17 @@ def test_extract_links_counts_what_it_left() -> None:
         ("172.16.0.1", "private"),
         ("192.168.1.1", "private"),
         ("169.254.169.254", "link-local"),
-        ("100.64.0.1", "not public"),
+        ("100.64.0.1", "shared address space"),
         ("0.0.0.0", "unspecified"),
         ("224.0.0.1", "multicast"),
-        ("240.0.0.1", "private"),  # reserved 240/4 (Python files it under private too)
-        ("255.255.255.255", "private"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("192.0.0.8", "IETF protocol assignments"),  # global to Python 3.11's ipaddress
+        ("192.0.0.170", "IETF protocol assignments"),  # NAT64 discovery
+        ("198.18.0.1", "benchmarking"),
+        ("192.0.2.1", "documentation"),
+        ("192.88.99.1", "6to4 relay anycast"),
+        ("1.1.1.1", None),
         ("2130706433", "loopback"),  # decimal
         ("0x7f000001", "loopback"),  # hex
         ("0177.0.0.1", "loopback"),  # octal
@@ -419,7 +426,15 @@ def test_extract_links_counts_what_it_left() -> None:
         ("64:ff9b::a9fe:a9fe", "embeds a link-local IPv4 address"),
         ("2002:7f00:1::", "embeds a loopback IPv4 address"),
         ("::127.0.0.1", "embeds a loopback IPv4 address"),
-        ("2001:db8::1", "private"),  # documentation range
+        ("2001:db8::1", "documentation"),
+        ("3fff::1", "documentation"),
+        ("64:ff9b:1::1", "local-use NAT64"),
+        ("100::1", "discard-only"),
+        ("2001::1", "Teredo"),
+        ("2001:2::1", "IETF protocol assignments"),
+        ("4000::1", "reserved"),  # outside global unicast 2000::/3
+        ("64:ff9b::808:808", None),  # NAT64 of 8.8.8.8
+        ("2002:808:808::1", None),  # 6to4 of 8.8.8.8
         ("2001:4860:4860::8888", None),
         ("2400:cb00:2049::1", None),
         ("example.com", "not an IP address"),
