@@ -7,8 +7,10 @@ that addresses the bot) gets an answer; in direct chats and /classify there is a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +31,12 @@ from .weekly import weekly_command
 
 # Control characters (NUL included) are dropped before classifying; tabs and newlines stay.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A surrogate code point alone (JSON allows "\ud800") cannot be stored, sent or logged as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Texts longer than this are classified on a worker thread, so a pasted article never holds the
+# event loop that serves every chat; headlines (the usual case) are classified inline.
+INLINE_CHARS = 2_000
+_CLASSIFY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gatebot-classify")
 VOTE_CHOICES = ("right", "1", "2", "3", "4", "0")
 FEED_COMMANDS = ("follow", "unfollow", "feeds", "trend")
 
@@ -53,7 +61,10 @@ class VoteResult:
 
 
 def clean(text: str) -> str:
-    return _CONTROL.sub("", text or "").strip()
+    text = _CONTROL.sub("", text or "")
+    if _SURROGATE.search(text):  # pairs are joined, lone halves become U+FFFD
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.strip()
 
 
 def _cut(text: str, n: int) -> str:
@@ -102,6 +113,12 @@ class Service:
         text = clean(msg.text)
         return self._answer(msg, text, self.classifier.classify(text))
 
+    async def aclassify(self, text: str) -> Verdict:
+        """Classify on the event loop for a headline, on a worker thread for a long text."""
+        if len(text) <= INLINE_CHARS:
+            return self.classifier.classify(text)
+        return await asyncio.get_running_loop().run_in_executor(_CLASSIFY_POOL, self.classifier.classify, text)
+
     def _answer(self, msg: Message, text: str, verdict: Verdict, decision: Decision | None = None,
                 *, always: bool = False) -> Reply | None:
         """Store a judged message; its reply, or None for chatter in a group (silence)."""
@@ -118,16 +135,15 @@ class Service:
     async def _decide(self, text: str) -> tuple[Verdict, Decision | None]:
         """The rules' verdict, or the model's when a judge is configured and asked (awaited: other
         chats are answered meanwhile)."""
-        verdict = self.classifier.classify(text)
+        verdict = await self.aclassify(text)
         if self.judge is None:
             return verdict, None
         decision = await self.judge.decide(text, verdict)
         return decision.verdict, decision
 
     async def ahandle_message(self, msg: Message) -> Reply | None:
-        """The async entry point adapters call; reading pasted links and the model judge plug in here."""
-        if self.link_reader is None and self.judge is None:
-            return self.handle_message(msg)
+        """The async entry point adapters call; reading pasted links and the model judge plug in here
+        (and a long text is classified off the event loop)."""
         return await self._handle_with_links(msg)
 
     async def ahandle_command(
@@ -144,8 +160,7 @@ class Service:
         command = name.lstrip("/").split("@", 1)[0].lower()
         if command in FEED_COMMANDS:
             return await self.afeed_command(platform, chat_id, user_id, command, clean(args), lang_hint)
-        if ((self.link_reader is not None or self.judge is not None) and clean(args)
-                and name.lstrip("/").split("@", 1)[0].lower() == "classify"):
+        if clean(args) and command == "classify":
             # /classify <text or link>: read links, ask the model, always answer
             return await self._handle_with_links(Message(platform, chat_id, user_id, args, message_ref=message_ref),
                                                  always=True)
@@ -197,8 +212,8 @@ class Service:
         reply.blocks[0:0] = top
         return reply
 
-    def classify_command(self, msg: Message) -> Reply:
-        """/classify <text>: always answers, quoting what it classified."""
+    def classify_command(self, msg: Message, verdict: Verdict | None = None) -> Reply:
+        """/classify <text>: always answers, quoting what it classified (`verdict`: already classified)."""
         text = clean(msg.text)
         if not text:
             return Reply(kind="error", lang="en", blocks=[Block(kind="text", text=label("classify_usage", "en"))])

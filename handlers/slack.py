@@ -37,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks
+from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks, unescape
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
@@ -172,10 +172,14 @@ class SlackAdapter:
         raw = await request.read()
         if self._verifier is None:
             return web.Response(status=404, text="socket mode")
-        body = raw.decode("utf-8", errors="replace")
-        if not self._verifier.is_valid_request(body, request.headers):
+        try:
+            valid = self._verifier.is_valid_request(raw, request.headers)
+        except (ValueError, TypeError, OverflowError):  # e.g. a timestamp that is not a number
+            valid = False
+        if not valid:
             log.warning("slack: rejected a request with a bad or stale signature")
             return web.Response(status=401, text="invalid request")
+        body = raw.decode("utf-8", errors="replace")
         if self._stopping:
             return web.Response(status=503, text="shutting down")  # Slack retries; dedupe covers it
         try:
@@ -271,10 +275,11 @@ class SlackAdapter:
         text = event.get("text") or ""
         addressed = mention
         if bot_user:
-            pattern = re.compile(r"<@" + re.escape(bot_user) + r"(?:\|[^>]*)?>")
+            pattern = re.compile(r"<@" + re.escape(bot_user) + r"(?:\|[^<>]*)?>")
             if pattern.search(text):
                 addressed = True
                 text = pattern.sub(" ", text)
+        text = unescape(text)  # the service escapes what it echoes: Slack's escaping must go first
         thread_ts = event.get("thread_ts")
         if thread_ts and thread_ts != ts and not addressed:
             addressed = event.get("parent_user_id") == bot_user or self._bot_thread(channel, thread_ts)
@@ -315,7 +320,7 @@ class SlackAdapter:
             name = str(body.get("command") or "").lstrip("/")
             reply = await self.service.ahandle_command(
                 PLATFORM, str(body.get("channel_id") or ""), str(body.get("user_id") or ""), name,
-                str(body.get("text") or ""), None,
+                unescape(str(body.get("text") or "")), None,
             )
             in_channel = not reply.ephemeral
             if reply.image:  # a chart goes to the channel as a file; a response_url takes no files

@@ -9,6 +9,7 @@ are kept: at most 50 blocks per message, 3,000 characters per section text, 150 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gatebot.reply import Block, Reply
@@ -28,6 +29,17 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 def escape(text: str) -> str:
     """Escape text for Slack mrkdwn: only &, < and > have to be (and may be) escaped."""
     return (text or "").translate(_ESCAPES)
+
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_UNESCAPES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape(text: str) -> str:
+    """What the user typed, from Slack's message text (it escapes &, < and > once; undone in one
+    pass, so a typed "&lt;" stays "&lt;"). Slack's own markup (<@U1>, <https://...|label>) keeps
+    its brackets: Slack never escapes those."""
+    return _ENTITY.sub(lambda m: _UNESCAPES[m.group(1)], text or "")
 
 
 def _cut(text: str, limit: int) -> str:

@@ -66,27 +66,34 @@ T = TypeVar("T")
 
 
 class _RedactToken(logging.Filter):
-    """Replaces the bot token in a record's message and arguments (belt and braces)."""
+    """Replaces the bot token and the webhook secret in a record's message and arguments."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, secret: str = "") -> None:
         super().__init__()
         self.token = token
+        self.secrets = [(s, shown) for s, shown in ((token, "<token>"), (secret, "<secret>")) if s]
+
+    def _clean(self, text: str) -> str:
+        for value, shown in self.secrets:
+            text = text.replace(value, shown)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.token:
+        if not self.secrets:
             return True
         try:
             message = record.getMessage()
         except Exception:
             return True
-        if self.token in message:
-            record.msg = message.replace(self.token, "<token>")
+        if any(value in message for value, _ in self.secrets):
+            # e.g. PTB's DEBUG line with setWebhook's parameters, secret_token included
+            record.msg = self._clean(message)
             record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             # PTB's InvalidToken says "The token `...` was rejected": never print such a traceback
             formatted = "".join(traceback.format_exception(*record.exc_info))
-            if self.token in formatted:
-                record.msg = f"{record.msg}\n{formatted.replace(self.token, '<token>')}"
+            if any(value in formatted for value, _ in self.secrets):
+                record.msg = f"{record.msg}\n{self._clean(formatted)}"
                 record.args = None
                 record.exc_info = None
                 record.exc_text = None
@@ -97,19 +104,27 @@ def redact(text: str, token: str) -> str:
     return text.replace(token, "<token>") if token else text
 
 
-def quiet_token_loggers(token: str) -> None:
-    """httpx logs every request URL (bot<TOKEN>/method) at INFO: keep it at WARNING or above."""
+_SECRET_LOGGERS = ("httpx", "httpcore", "telegram", "gatebot.telegram", "gatebot.run")
+
+
+def quiet_token_loggers(token: str, secret: str = "") -> None:
+    """httpx logs every request URL (bot<TOKEN>/method) at INFO: keep it at WARNING or above.
+
+    A logger's filter sees only the records logged on it, not its children's: the redacting filter
+    goes on every logger of those packages that exists (they are created when the modules load).
+    """
     for name in ("httpx", "httpcore"):
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:
             logger.setLevel(logging.WARNING)
-    redact = _RedactToken(token)
-    for name in ("httpx", "httpcore", "telegram", "telegram.ext", "telegram.ext.Application",
-                 "telegram.ext.Updater", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.AIORateLimiter",
-                 "gatebot.telegram"):
+    redacting = _RedactToken(token, secret)
+    names = {name for name in logging.Logger.manager.loggerDict
+             if any(name == root or name.startswith(root + ".") for root in _SECRET_LOGGERS)}
+    for name in sorted(names | set(_SECRET_LOGGERS)):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger.filters):
-            logger.addFilter(redact)
+        for f in [f for f in logger.filters if isinstance(f, _RedactToken) and f.token == token]:
+            logger.removeFilter(f)
+        logger.addFilter(redacting)
 
 
 def command_menu(lang: str) -> list[BotCommand]:
@@ -136,7 +151,7 @@ class TelegramAdapter:
         self.service = service
         self.settings = settings
         self._token = settings.telegram_bot_token.get_secret_value()
-        quiet_token_loggers(self._token)
+        quiet_token_loggers(self._token)  # before anything can log; again below with the webhook secret
         self.webhook_url = settings.telegram_webhook_url or None
         self.uses_http = bool(self.webhook_url)
         self.retry_base = retry_base  # network-error backoff: retry_base * 2**attempt, capped at 8 s
@@ -149,6 +164,7 @@ class TelegramAdapter:
         if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET may only contain A-Z, a-z, 0-9, _ and - (1-256 chars)")
         self._secret = secret
+        quiet_token_loggers(self._token, secret)
         builder = (
             Application.builder()
             .token(self._token)
