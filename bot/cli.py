@@ -9,12 +9,14 @@ import argparse
 import io
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
 from .models import Verdict
+from .settings import SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -433,8 +435,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .handlers.run import run_adapters
     from .links import LinkReader
     from .poller import FeedPoller
+    from .store import database_problem
 
     settings, service = _service()
+    problem = service.store.integrity_problem()  # a damaged file must not look like a healthy, silent bot
+    if problem is not None:
+        service.store.close()
+        raise UsageError(database_problem(settings.gatebot_db, problem, damaged=True))
     service.link_reader = LinkReader.from_settings(settings)  # chat adapters read pasted links
     service.judge = _judge(settings, service.rules, service.store)  # a model names the gate, if configured
     service.feeds = FeedPoller.from_settings(service, settings)  # followed feeds, polled beside the digests
@@ -703,6 +710,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _db_path() -> str:
+    try:
+        return load_settings().gatebot_db
+    except SettingsError:
+        return "(GATEBOT_DB)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -714,6 +728,14 @@ def main(argv: list[str] | None = None) -> int:
         return func(args)
     except UsageError as exc:
         print(f"gatebot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:  # GATEBOT_HTTP_PORT=abc, a malformed token...: one line, no value echoed
+        print(f"gatebot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except sqlite3.Error as exc:  # a damaged database, a full disk, `ulimit -f`
+        from .store import database_problem
+
+        print(f"gatebot: {database_problem(_db_path(), exc)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `gatebot classify - | head`
         return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,17 @@ from .models import Verdict
 from .text import fold
 
 MAX_STORED_CHARS = 200_000  # a message longer than this is stored cut, with its full length noted
+
+
+def database_problem(path: str, exc: sqlite3.Error | str, damaged: bool = False) -> str:
+    """One line for an error of the database file itself: which file, what, and what to do."""
+    text = " ".join((str(exc) or type(exc).__name__).split())
+    if damaged or any(k in text.lower() for k in ("malformed", "not a database", "corrupt")):
+        return (f"database {path} is damaged ({text}): stop gatebot, restore the file from a backup, "
+                f"or move it aside (mv {path} {path}.damaged) to start with an empty one")
+    if any(k in text.lower() for k in ("disk is full", "disk i/o", "readonly", "read-only", "unable to open")):
+        return f"cannot write database {path} ({text}): free disk space or fix the file's permissions, then retry"
+    return f"database {path}: {text}"
 
 
 def utcnow() -> datetime:
@@ -693,3 +705,19 @@ class Store:
         with self._lock:
             row = self.db.execute("select platform, chat_id from messages where id = ?", [message_id]).fetchone()
         return (row[0], row[1]) if row else None
+
+    # ------------------------------------------------------------------ the file itself
+
+    def integrity_problem(self) -> str | None:
+        """None when PRAGMA quick_check finds the file sound, else its first complaint.
+
+        A file whose header is intact but whose pages are not opens fine and fails later, on
+        whichever query touches a bad page: checked once at start, it fails there instead.
+        """
+        with self._lock:
+            try:
+                rows = self.db.execute("PRAGMA quick_check(1)").fetchall()
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
+        first = str(rows[0][0]) if rows else "no answer"
+        return None if first == "ok" else first
