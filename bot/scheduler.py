@@ -82,7 +82,7 @@ class Scheduler:
     def __init__(self, service, adapters_by_platform: Mapping[str, Any],
                  clock: Callable[[], datetime] | None = None, run_id: str | None = None):
         self.service = service
-        self.adapters = dict(adapters_by_platform)
+        self.adapters = adapters_by_platform  # a live view: an adapter that starts later is used from then on
         self.clock = clock or getattr(service, "clock", utcnow)
         self.run_id = run_id or uuid.uuid4().hex
         self._started = False
@@ -150,8 +150,10 @@ class Scheduler:
 
 async def run_scheduler(service, adapters_by_platform: Mapping[str, Any], stop_event: asyncio.Event,
                         clock: Callable[[], datetime] | None = None, tick_seconds: float = 30.0,
-                        max_ticks: int | None = None) -> None:
-    """Tick until `stop_event` is set (or `max_ticks` passes, for tests). A failing tick is logged, not fatal."""
+                        max_ticks: int | None = None, on_tick: Callable[[], None] | None = None) -> None:
+    """Tick until `stop_event` is set (or `max_ticks` passes, for tests). A failing tick is logged, not fatal.
+
+    `on_tick` is called after every tick, failed or not (the health report's heartbeat)."""
     scheduler = Scheduler(service, adapters_by_platform, clock)
     ticks = 0
     while not stop_event.is_set():
@@ -161,6 +163,8 @@ async def run_scheduler(service, adapters_by_platform: Mapping[str, Any], stop_e
             raise
         except Exception:  # noqa: BLE001
             log.exception("digest scheduler tick failed")
+        if on_tick is not None:
+            on_tick()
         ticks += 1
         if max_ticks is not None and ticks >= max_ticks:
             return

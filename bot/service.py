@@ -19,6 +19,7 @@ from .classifier import MAX_CHARS, Classifier
 from .digest import chat_language, current_status, digest_command, momentum, setstatus_command
 from .feeds import feeds_list, feeds_settings, follow, unfollow
 from .feedstore import FeedStore
+from .inbox import Inbox
 from .judge import Decision, Judge
 from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
@@ -93,6 +94,7 @@ class Service:
     link_reader: LinkReader | None = None  # reads pasted links when set (`gatebot run` sets it)
     judge: Judge | None = None  # a language model names the gate when set (GATEBOT_LLM_URL)
     feeds: FeedPoller | None = None  # follows and polls feeds when set (`gatebot run`, `gatebot chat`)
+    inbox: Inbox | None = None  # durable delivery for the chat adapters (`gatebot run` sets it)
 
     def __init__(
         self,

@@ -250,6 +250,25 @@ def _m6_feeds(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["platform", "chat_id", "text_key", "created_at"])
 
 
+def _m7_inbox(db: sqlite_utils.Database) -> None:
+    # Every update or event, written before the platform is told it arrived; done once answered.
+    db["inbox"].create(
+        {
+            "platform": str,
+            "key": str,  # Telegram: update_id; Slack: "sig:<signature>" (HTTP) or "env:<envelope id>"
+            "kind": str,
+            "payload": str,  # JSON, enough to handle it again after a restart
+            "received_at": str,
+            "status": str,  # pending | done | failed | expired
+            "finished_at": str,
+            "error": str,
+        },
+        pk=("platform", "key"),
+    )
+    db["inbox"].create_index(["status", "received_at"])
+    db["processed_events"].add_column("owner", str)  # the inbox item that claimed the key
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
@@ -257,6 +276,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0004_link_cache_expiry", _m4_link_cache_expiry),
     ("0005_judgements", _m5_judgements),
     ("0006_feeds", _m6_feeds),
+    ("0007_inbox", _m7_inbox),
 ]
 
 
@@ -539,6 +559,67 @@ class Store:
                 [platform, event_id, iso(self.clock())],
             )
             return cur.rowcount == 1
+
+    def claim(self, platform: str, key: str, owner: str) -> bool:
+        """Like first_time, but the owner that first claimed `key` may claim it again: an inbox item
+        handled again after a restart keeps the message it was answering."""
+        with self._lock, self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into processed_events (platform, event_id, seen_at, owner) values (?, ?, ?, ?)",
+                [platform, key, iso(self.clock()), owner],
+            )
+            if cur.rowcount == 1:
+                return True
+            row = self.db.execute("select owner from processed_events where platform = ? and event_id = ?",
+                                  [platform, key]).fetchone()
+        return bool(owner) and row is not None and row[0] == owner
+
+    # ------------------------------------------------------------------ inbox
+
+    def inbox_add(self, platform: str, key: str, kind: str, payload: str) -> str | None:
+        """Write an incoming item (committed on return); None if new, else the status it already has."""
+        with self._lock, self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into inbox (platform, key, kind, payload, received_at, status) "
+                "values (?, ?, ?, ?, ?, 'pending')", [platform, key, kind, payload, iso(self.clock())])
+            if cur.rowcount == 1:
+                return None
+            row = self.db.execute("select status from inbox where platform = ? and key = ?", [platform, key]).fetchone()
+        return row[0] if row else "pending"
+
+    def inbox_status(self, platform: str, key: str) -> str | None:
+        with self._lock:
+            row = self.db.execute("select status from inbox where platform = ? and key = ?", [platform, key]).fetchone()
+        return row[0] if row else None
+
+    def inbox_finish(self, platform: str, key: str, status: str, error: str = "") -> None:
+        with self._lock, self.db.conn:
+            self.db.execute("update inbox set status = ?, finished_at = ?, error = ? where platform = ? and key = ?",
+                            [status, iso(self.clock()), error[:500], platform, key])
+
+    def inbox_pending(self, platform: str) -> list[tuple[str, str, str, str]]:
+        """(key, kind, payload, received_at) of the platform's unfinished items, oldest first."""
+        with self._lock:
+            return self.db.execute(
+                "select key, kind, payload, received_at from inbox where platform = ? and status = 'pending' "
+                "order by received_at, rowid", [platform]).fetchall()
+
+    def inbox_expire(self, platform: str, before: str) -> int:
+        """Give up on unfinished items received before `before`; how many."""
+        with self._lock, self.db.conn:
+            return self.db.execute(
+                "update inbox set status = 'expired', finished_at = ? where platform = ? and status = 'pending' "
+                "and received_at < ?", [iso(self.clock()), platform, before]).rowcount
+
+    def inbox_prune(self, before: str) -> int:
+        """Forget finished items received before `before` (signatures older than that are stale anyway)."""
+        with self._lock, self.db.conn:
+            return self.db.execute("delete from inbox where status != 'pending' and received_at < ?",
+                                   [before]).rowcount
+
+    def inbox_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.db.execute("select status, count(*) from inbox group by status").fetchall())
 
     # ------------------------------------------------------------------ digests
 

@@ -10,6 +10,11 @@ Conversation rules (the service decides what to say; this module decides when to
 - messages from bots (this one included), edits, deletions and every other subtype are ignored;
 - each message is handled once: Slack's retries (same event_id) and a mention's second delivery
   (as `message` and as `app_mention`) are deduped by channel+ts in the store (survives restarts);
+- every request (HTTP) and envelope (Socket Mode) is written to the durable inbox before it is
+  acknowledged, finished when its listener is done, and dispatched again after a restart if it
+  never was; a signed request replayed with the same signature is acknowledged and not run again;
+- at start the bot token is checked (auth.test) and, in Socket Mode, the app token
+  (apps.connections.open): a token Slack rejects stops the process, network trouble is retried;
 - a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
 - replies always go into the thread of the pasted message.
 """
@@ -17,15 +22,21 @@ Conversation rules (the service decides what to say; this module decides when to
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from time import time
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from gatebot.inbox import Inbox
 from gatebot.reply import Reply
 from gatebot.service import Message, Service
 from gatebot.settings import Settings
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -37,11 +48,36 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .lifecycle import StartFailure
 from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks, unescape
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
+INBOX_KEY = "gatebot_inbox_key"  # in a Bolt request's context: the inbox item it came from
+SOCKET_CONNECT_TIMEOUT = 15.0
+DRAIN_TIMEOUT = 5.0  # seconds listeners get to finish at shutdown (the rest stays in the inbox)
+# Errors with which Slack refuses a token: retrying cannot help.
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                         "not_allowed_token_type", "invalid_token", "no_permission", "team_access_not_granted",
+                         "ekm_access_denied", "missing_scope"})
 log = logging.getLogger("gatebot.slack")
+
+
+class _NoTraceback(logging.Filter):
+    """slack_sdk's Socket Mode client logs a full traceback for every failed (re)connection: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} [{type(exc).__name__}]"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_socket_log = logging.getLogger("gatebot.slack.socket")
+_socket_log.addFilter(_NoTraceback())
 
 # Command replies go to the channel, except those the core marks ephemeral (usage errors, help).
 
@@ -89,10 +125,13 @@ class SlackAdapter:
             # apart from forged ones); Socket Mode has no signatures.
             request_verification_enabled=False,
             process_before_response=False,
+            # our listeners ignore the bot's own messages themselves, and so finish their inbox item
+            ignoring_self_events_enabled=False,
             logger=logging.getLogger("gatebot.slack.bolt"),
         )
+        self.inbox = service.inbox or Inbox(service.store)
         self._session: aiohttp.ClientSession | None = None
-        self._socket_handler: Any = None
+        self._socket: Any = None  # slack_sdk's Socket Mode client while connected
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
         self._register()
@@ -100,42 +139,151 @@ class SlackAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Check the tokens, connect (Socket Mode), and dispatch what an earlier run left unanswered.
+
+        Raises StartFailure: fatal when Slack rejects a token, transient for network trouble.
+        """
         self._stopping = False
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
             self.client.session = self._session
-        if self.socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+        try:
+            await self._checked(self.client.auth_test(), "SLACK_BOT_TOKEN")
+            if self.socket_mode:
+                await self._connect_socket()
+        except StartFailure:
+            await self._close_connections()
+            raise
+        self._resume()
 
-            app_token = self.settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-            self._socket_handler = AsyncSocketModeHandler(
-                self.app, app_token, web_client=web_client(self.settings)
-            )
-            await self._socket_handler.connect_async()
-            log.info("slack: socket mode connected")
+    async def _checked(self, call: Awaitable[Any], which: str) -> Any:
+        try:
+            return await call
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            if error in AUTH_ERRORS:
+                raise StartFailure(f"Slack rejected {which} ({error})", fatal=True) from None
+            raise StartFailure(f"Slack answered {error}", fatal=False) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise StartFailure(f"cannot reach Slack: {type(exc).__name__}: {exc}", fatal=False) from None
 
-    async def stop(self) -> None:
-        """Stop taking new work, finish what is in flight (bounded), close connections."""
-        self._stopping = True
-        if self._socket_handler is not None:
+    async def _connect_socket(self) -> None:
+        from slack_sdk.socket_mode.aiohttp import SocketModeClient
+
+        app_token = self.settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+        client = SocketModeClient(app_token=app_token, logger=_socket_log, web_client=web_client(self.settings),
+                                  ping_interval=10)
+        client.socket_mode_request_listeners.append(self._on_socket_request)  # type: ignore[arg-type]
+        self._socket = client
+        opened = await self._checked(client.web_client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN")
+        client.wss_uri = opened["url"]
+        try:  # slack_sdk's connect() retries forever by itself: bounded here, retried by our caller
+            await asyncio.wait_for(client.connect(), SOCKET_CONNECT_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise StartFailure(f"the Socket Mode connection did not open within {SOCKET_CONNECT_TIMEOUT:.0f} s",
+                               fatal=False) from None
+        log.info("slack: socket mode connected")
+
+    async def _close_connections(self) -> None:
+        if self._socket is not None:
             try:
-                await self._socket_handler.close_async()
+                await asyncio.wait_for(self._socket.close(), 3)
             except Exception as exc:  # noqa: BLE001
                 log.warning("slack: closing socket mode failed: %s", type(exc).__name__)
-            self._socket_handler = None
-        await self.drain(timeout=20)
+            self._socket = None
         if self._session is not None:
             await self._session.close()
             self._session = None
             self.client.session = None
 
-    async def drain(self, timeout: float = 20) -> None:
+    async def stop(self) -> None:
+        """Stop taking new work, finish what is in flight (bounded), close connections."""
+        self._stopping = True
+        if self._socket is not None:
+            self._socket.auto_reconnect_enabled = False
+            try:
+                await asyncio.wait_for(self._socket.close(), 3)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("slack: closing socket mode failed: %s", type(exc).__name__)
+            self._socket = None
+        await self.drain(timeout=DRAIN_TIMEOUT)
+        await self._close_connections()
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """Wait (bounded) for listeners still running."""
         pending = {t for t in self._inflight if not t.done() and t is not asyncio.current_task()}
         if pending:
             done, still = await asyncio.wait(pending, timeout=timeout)
             if still:
                 log.warning("slack: %d handlers still running at shutdown", len(still))
+
+    # ------------------------------------------------------------------ the inbox
+
+    def _resume(self) -> None:
+        items = self.inbox.resumable(PLATFORM)
+        for item in items:
+            try:
+                data = json.loads(item.payload)
+                context = {INBOX_KEY: item.key}
+                if data.get("mode") == "socket_mode":
+                    request = AsyncBoltRequest(mode="socket_mode", body=data["body"], context=context)
+                else:
+                    request = AsyncBoltRequest(body=data["body"], query=data.get("query") or "", context=context,
+                                               headers={"content-type": [data.get("content_type") or ""]})
+            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
+                self.inbox.finish(PLATFORM, item.key, ok=False, error=f"unreadable: {type(exc).__name__}")
+                continue
+            task = asyncio.create_task(self._dispatch(item.key, request))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        if items:
+            log.info("slack: resumed %d request(s) left unanswered by the previous run", len(items))
+
+    async def _dispatch(self, key: str | None, request: AsyncBoltRequest) -> Any:
+        """Bolt's dispatch; an item no listener takes (or that fails in Bolt) is finished here."""
+        try:
+            response = await self.app.async_dispatch(request)
+        except Exception as exc:
+            if key:
+                self.inbox.finish(PLATFORM, key, ok=False, error=f"dispatch: {type(exc).__name__}")
+            raise
+        if key and response.status >= 400:
+            self.inbox.finish(PLATFORM, key, ok=False, error=f"status {response.status}")
+        return response
+
+    async def _on_socket_request(self, client: Any, req: Any) -> None:
+        """A Socket Mode envelope: into the inbox, then to Bolt, then acked (Bolt's own order otherwise)."""
+        from slack_sdk.socket_mode.response import SocketModeResponse
+
+        started = time()
+        key = f"env:{req.envelope_id}"
+        known = self.inbox.accept(PLATFORM, key, json.dumps({"mode": "socket_mode", "body": req.payload}),
+                                  kind=str(req.type))
+        if known != "new":
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req),
+                                   context={INBOX_KEY: key})
+        response = await self._dispatch(key, request)
+        await send_async_response(client, req, response, started)
+
+    async def _as_job(self, context: Any, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a listener's work once per inbox item, and finish the item when it is done."""
+        key = context.get(INBOX_KEY) if context is not None else None
+        if key and not self.inbox.begin(PLATFORM, key):
+            return
+        try:
+            await work()
+        except asyncio.CancelledError:
+            if key:
+                self.inbox.release(PLATFORM, key)  # shutdown mid-way: dispatched again after the next start
+            raise
+        except Exception as exc:
+            if key:
+                self.inbox.finish(PLATFORM, key, ok=False, error=type(exc).__name__)
+            raise
+        if key:
+            self.inbox.finish(PLATFORM, key)
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -182,15 +330,27 @@ class SlackAdapter:
         body = raw.decode("utf-8", errors="replace")
         if self._stopping:
             return web.Response(status=503, text="shutting down")  # Slack retries; dedupe covers it
+        key = "sig:" + request.headers.get("X-Slack-Signature", "")
         try:
-            bolt_req = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+            bolt_req = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers),
+                                        context={INBOX_KEY: key})
             if not isinstance(bolt_req.body, dict):
                 raise ValueError("body is not an object")
         except Exception as exc:  # noqa: BLE001 - malformed but signed: log, 200, nothing processed
             log.warning("slack: malformed request body ignored (%s)", type(exc).__name__)
             return web.Response(status=200, text="")
+        kind = str(bolt_req.body.get("type") or ("command" if "command" in bolt_req.body else "other"))
+        if kind not in ("url_verification", "ssl_check"):  # handshakes are not work
+            stored = json.dumps({"mode": "http", "body": body, "query": request.query_string,
+                                 "content_type": request.headers.get("Content-Type", "")})
+            known = self.inbox.accept(PLATFORM, key, stored, kind=kind)  # written before Slack hears 200
+            if known != "new":
+                log.warning("slack: a request seen before (same signature, %s) was acknowledged, not run again", known)
+                return web.Response(status=200, text="")
+        else:
+            bolt_req.context.pop(INBOX_KEY, None)
         try:
-            bolt_resp = await self.app.async_dispatch(bolt_req)
+            bolt_resp = await self._dispatch(bolt_req.context.get(INBOX_KEY), bolt_req)
         except Exception:  # noqa: BLE001
             log.exception("slack: dispatch failed")
             return web.Response(status=200, text="")
@@ -211,42 +371,51 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
 
+        async def nothing() -> None:
+            return None
+
         @app.event("message")
         async def on_message(body: dict, event: dict, context: Any) -> None:
-            await self._on_event(body, event, context, mention=False)
+            self._track()
+            await self._as_job(context, lambda: self._on_event(body, event, context, mention=False))
 
         @app.event("app_mention")
         async def on_mention(body: dict, event: dict, context: Any) -> None:
-            await self._on_event(body, event, context, mention=True)
+            self._track()
+            await self._as_job(context, lambda: self._on_event(body, event, context, mention=True))
 
         @app.event(re.compile(".*"))
-        async def on_other_event(body: dict) -> None:
+        async def on_other_event(body: dict, context: Any) -> None:
             log.debug("slack: ignoring event %s", (body.get("event") or {}).get("type"))
+            await self._as_job(context, nothing)
 
         @app.command(re.compile(r"^/.+"))
-        async def on_command(ack: Any, body: dict, respond: Any) -> None:
+        async def on_command(ack: Any, body: dict, respond: Any, context: Any) -> None:
             await ack()
             self._track()
-            await self._on_command(body, respond)
+            await self._as_job(context, lambda: self._on_command(body, respond))
 
         @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
-        async def on_vote(ack: Any, body: dict, respond: Any) -> None:
+        async def on_vote(ack: Any, body: dict, respond: Any, context: Any) -> None:
             await ack()
             self._track()
-            await self._on_vote(body, respond)
+            await self._as_job(context, lambda: self._on_vote(body, respond))
 
         @app.action(re.compile(".*"))
-        async def on_other_action(ack: Any, body: dict) -> None:
+        async def on_other_action(ack: Any, body: dict, context: Any) -> None:
             await ack()
             log.info("slack: ignoring unknown action %s", _first_action_id(body))
+            await self._as_job(context, nothing)
 
         @app.shortcut(re.compile(".*"))
-        async def on_shortcut(ack: Any) -> None:
+        async def on_shortcut(ack: Any, context: Any) -> None:
             await ack()
+            await self._as_job(context, nothing)
 
         @app.view(re.compile(".*"))
-        async def on_view(ack: Any) -> None:
+        async def on_view(ack: Any, context: Any) -> None:
             await ack()
+            await self._as_job(context, nothing)
 
     # events
 
@@ -258,7 +427,6 @@ class SlackAdapter:
             return False
 
     async def _on_event(self, body: dict, event: dict, context: Any, mention: bool) -> None:
-        self._track()
         try:
             await self._handle_event(body, event, context, mention)
         except Exception:  # noqa: BLE001
@@ -287,11 +455,13 @@ class SlackAdapter:
         # Exactly once, durably (the store survives restarts): a retried event (same event_id,
         # X-Slack-Retry-Num) and a mention's second delivery (message + app_mention, two event_ids)
         # name the same message, so one key per channel+ts dedupes both with one write.
+        # The inbox item that claims a key keeps it: handled again after a restart, it still answers.
+        owner = context.get(INBOX_KEY) or ""
         event_id = body.get("event_id")
-        if event_id and not store.first_time(PLATFORM, f"event:{event_id}"):
+        if event_id and not store.claim(PLATFORM, f"event:{event_id}", owner):
             log.info("slack: event %s already handled (retry %s)", event_id, context.get("retry_num"))
             return
-        if not store.first_time(PLATFORM, f"msg:{channel}:{ts}"):
+        if not store.claim(PLATFORM, f"msg:{channel}:{ts}", owner):
             log.info("slack: already handled %s (event %s, retry %s)", ts, body.get("event_id"),
                      context.get("retry_num"))
             return

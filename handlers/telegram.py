@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from aiohttp import web
+from gatebot.inbox import Inbox
 from gatebot.links import entity_urls
 from gatebot.reply import HELP_COMMANDS, Reply, label
 from gatebot.service import Message, Service
@@ -49,10 +51,20 @@ from telegram import (
     Message as TgMessage,
 )
 from telegram.constants import ChatType, MessageEntityType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.ext._baseratelimiter import BaseRateLimiter
 
+from .lifecycle import StartFailure
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
 
 PLATFORM = "telegram"
@@ -127,6 +139,30 @@ def quiet_token_loggers(token: str, secret: str = "") -> None:
         logger.addFilter(redacting)
 
 
+class _InboxQueue(asyncio.Queue):
+    """PTB's update queue, writing each update to the inbox as it is queued.
+
+    Both ways updates arrive put them here before they are acknowledged: the Updater queues a
+    getUpdates batch before its next getUpdates confirms it (the offset), and the webhook handler
+    queues an update before answering 200. An update already finished is not queued again.
+    """
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    async def put(self, item: Any) -> None:
+        if isinstance(item, Update):
+            status = self.inbox.accept(PLATFORM, str(item.update_id), json.dumps(item.to_dict()), kind="update")
+            if status not in ("new", "pending"):
+                log.info("telegram: update %s already handled (%s)", item.update_id, status)
+                return
+        await super().put(item)
+
+    def put_nowait(self, item: Any) -> None:  # PTB queues its stop signal this way; updates never come here
+        super().put_nowait(item)
+
+
 def command_menu(lang: str) -> list[BotCommand]:
     """The command list for setMyCommands, from the service's help (so new commands show up)."""
     commands = [BotCommand("start", label("help_title", lang)[:256])]
@@ -165,8 +201,10 @@ class TelegramAdapter:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET may only contain A-Z, a-z, 0-9, _ and - (1-256 chars)")
         self._secret = secret
         quiet_token_loggers(self._token, secret)
+        self.inbox = service.inbox or Inbox(service.store)
         builder = (
             Application.builder()
+            .update_queue(_InboxQueue(self.inbox))
             .token(self._token)
             .base_url(settings.telegram_api_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=5))
@@ -194,17 +232,42 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        failure = None
+        """Connect, register, start receiving, and hand back what an earlier run left unanswered.
+
+        Raises StartFailure: fatal when Telegram refuses the configuration (a rejected token, a
+        webhook URL it will not take), transient for network trouble (the caller retries).
+        """
+        failure: StartFailure | None = None
         try:
             await self._start()
+        except (InvalidToken, Forbidden) as exc:
+            failure = StartFailure(f"Telegram rejected the bot token ({type(exc).__name__})", fatal=True)
+        except BadRequest as exc:  # e.g. setWebhook refusing the URL; a NetworkError subclass in PTB
+            failure = StartFailure(f"Telegram refused the setup: {type(exc).__name__}: "
+                                   f"{redact(str(exc), self._token)}", fatal=True)
+        except (NetworkError, TimedOut, RetryAfter, Conflict) as exc:
+            failure = StartFailure(f"{type(exc).__name__}: {redact(str(exc), self._token)}", fatal=False)
         except TelegramError as exc:
-            # e.g. InvalidToken, whose message contains the token: raise again without it (and
-            # outside the except block, so the original isn't even kept as __context__)
-            failure = f"telegram adapter failed to start: {type(exc).__name__}: {redact(str(exc), self._token)}"
+            # the message may contain the token: raised again without it (and outside the except
+            # block, so the original isn't even kept as __context__)
+            failure = StartFailure(f"{type(exc).__name__}: {redact(str(exc), self._token)}", fatal=False)
         if failure is not None:
             with contextlib.suppress(Exception):
-                await self.application.shutdown()
-            raise RuntimeError(failure)
+                await self.stop()
+            raise failure
+        await self._resume()
+
+    async def _resume(self) -> None:
+        items = self.inbox.resumable(PLATFORM)
+        for item in items:
+            try:
+                update = Update.de_json(json.loads(item.payload), self.application.bot)
+            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
+                self.inbox.finish(PLATFORM, item.key, ok=False, error=f"unreadable: {type(exc).__name__}")
+                continue
+            await self.application.update_queue.put(update)
+        if items:
+            log.info("telegram: resumed %d update(s) left unanswered by the previous run", len(items))
 
     async def _start(self) -> None:
         app = self.application
@@ -332,12 +395,21 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ updates
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.service.store.first_time(PLATFORM, str(update.update_id)):
-            return  # a re-delivered update
-        if update.callback_query is not None:
-            await self._on_callback(update.callback_query)
-        elif update.message is not None:
-            await self._on_message(update.message, update)
+        key = str(update.update_id)
+        if not self.inbox.begin(PLATFORM, key):
+            return  # a re-delivered update: answered already, or being answered right now
+        try:
+            if update.callback_query is not None:
+                await self._on_callback(update.callback_query)
+            elif update.message is not None:
+                await self._on_message(update.message, update)
+        except asyncio.CancelledError:
+            self.inbox.release(PLATFORM, key)  # stopped mid-way: answered after the next start
+            raise
+        except Exception as exc:
+            self.inbox.finish(PLATFORM, key, ok=False, error=f"{type(exc).__name__}: {redact(str(exc), self._token)}")
+            raise  # to the error handler, which logs it
+        self.inbox.finish(PLATFORM, key)
 
     def _from_bot(self, msg: TgMessage) -> bool:
         user = msg.from_user

@@ -332,7 +332,11 @@ def test_serve_runs_one_scheduler_for_all_adapters(rules, classifier, tmp_path, 
 
     async def main():
         stop, ready = asyncio.Event(), asyncio.Event()
-        task = asyncio.create_task(run_mod.serve(service, None, stop, ready))
+        from gatebot.settings import Settings
+        from test_slack import free_port
+
+        settings = Settings(gatebot_http_port=free_port(), telegram_bot_token=None, slack_bot_token=None)
+        task = asyncio.create_task(run_mod.serve(service, settings, stop, ready))
         await ready.wait()
         for _ in range(50):  # bounded: let the scheduler's first tick run
             if all(a.sent for a in adapters):
