@@ -14,4 +14,7 @@ RUN pip install -c constraints.txt . && gatebot rules check
 USER gatebot
 VOLUME /data
 EXPOSE 3000
+# /healthz answers 200 while every adapter and the digest scheduler run, 503 otherwise (slim images have no curl)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GATEBOT_HTTP_PORT', '3000'), timeout=4)"]
 CMD ["gatebot", "run"]

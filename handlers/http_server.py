@@ -5,8 +5,8 @@ slow and idle clients.
   opening (or of its previous response): aiohttp's keep-alive timer closes it otherwise, so a
   half-sent request cannot hold a file descriptor for long.
 - A handler gets the request body within the same time, or the client gets 408.
-- At most GATEBOT_HTTP_MAX_CONNECTIONS connections are open, and never more than half the file
-  descriptors the process may use. At the cap, the connection that has waited longest without a
+- At most GATEBOT_HTTP_MAX_CONNECTIONS connections are open, and never more than about half the
+  file descriptors the process may use. At the cap, the connection that has waited longest without a
   request in progress is closed to make room (a flood of half-open connections pushes out only
   its own kind); when every connection is busy with a request, the new one gets 503.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -24,17 +25,23 @@ from aiohttp import web
 log = logging.getLogger("gatebot.http")
 
 BODY_LIMIT = 1024 * 1024  # Telegram updates and Slack payloads are far smaller
+# asyncio accepts up to `backlog` connections in one pass of the loop, builds their protocols on
+# the next pass, and releases a closed connection's descriptor on the pass after: the cap leaves
+# room for a few such batches in flight. The kernel's queue of connections waiting to be accepted
+# is set longer afterwards, so a burst is queued rather than refused.
+BACKLOG = 16
+LISTEN_QUEUE = 1024
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
          b"Connection: close\r\n\r\nbusy\n")
 
 
 def connection_cap(configured: int) -> int:
-    """The configured cap, lowered to half the soft file-descriptor limit (the rest is for the
-    platform clients, link fetches and the database)."""
+    """The configured cap, lowered to half the soft file-descriptor limit less one accept batch
+    (the rest is for the platform clients, link fetches and the database)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return configured
-    return max(8, min(configured, soft // 2))
+    return max(8, min(configured, soft // 2 - 4 * BACKLOG))
 
 
 def body_deadline(seconds: float) -> Callable[..., Any]:
@@ -67,7 +74,8 @@ class _CappedFactory:
         self.refused = 0
 
     def __call__(self) -> asyncio.BaseProtocol:
-        connections = self.server.connections  # in the order they were opened
+        # in the order they were opened; one closed already stays listed until its task ends
+        connections = [c for c in self.server.connections if c.transport is not None]
         if len(connections) >= self.limit:
             idle = next((c for c in connections if getattr(c, "_current_request", None) is None), None)
             if idle is None:
@@ -97,8 +105,11 @@ class HttpServer:
         assert self.runner.server is not None
         self.factory = _CappedFactory(self.runner.server, self.limit)
         try:
-            self._server = await asyncio.get_running_loop().create_server(
-                self.factory, self.host, self.port, backlog=128, reuse_address=True)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            listening = socket.create_server((self.host, self.port), family=family, backlog=LISTEN_QUEUE)
+            self._server = await asyncio.get_running_loop().create_server(self.factory, sock=listening,
+                                                                          backlog=BACKLOG)
+            listening.listen(LISTEN_QUEUE)  # asyncio set the kernel queue to BACKLOG; lengthen it again
         except OSError:
             await self.runner.cleanup()
             self.runner = None

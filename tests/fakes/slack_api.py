@@ -11,6 +11,8 @@
 - `fail(method, status=429, retry_after=0, times=1)` makes the next calls fail (429 with
   Retry-After, or a 5xx) before answering normally again.
 - `delays[method] = seconds` holds each answer back (in-flight work at shutdown).
+- `tokens`: when set, a call whose bearer token is not in it gets Slack's {"ok": false,
+  "error": "invalid_auth"} (HTTP 200, as Slack answers).
 - `wait_for(method, n, timeout)` polls the record with a bounded wait.
 
 Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
@@ -42,7 +44,8 @@ class Call:
 
 
 class FakeSlackAPI:
-    def __init__(self) -> None:
+    def __init__(self, tokens: set[str] | None = None) -> None:
+        self.tokens = tokens
         self.calls: list[Call] = []
         self.responses: list[Call] = []  # posts to response_url
         self.socket_acks: list[dict[str, Any]] = []
@@ -139,9 +142,12 @@ class FakeSlackAPI:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params, request.headers.get("Authorization", "")))
+        call = Call(method, params, request.headers.get("Authorization", ""))
+        self.calls.append(call)
         if self.delays.get(method):
             await asyncio.sleep(self.delays[method])
+        if self.tokens is not None and call.auth.removeprefix("Bearer ") not in self.tokens:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
         queue = self._failures.get(method)
         if queue:
             status, retry_after = queue.pop(0)

@@ -144,14 +144,15 @@ class FakeTelegram:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
 
-    async def start(self) -> "FakeTelegram":
+    async def start(self, port: int = 0) -> "FakeTelegram":
+        """Listen on `port` (0: any free one; a fixed one lets a test bring "Telegram" up late)."""
         self._cond = asyncio.Condition()
         self._new_update = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
