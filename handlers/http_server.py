@@ -53,6 +53,8 @@ def body_deadline(seconds: float) -> Callable[..., Any]:
                     await request.read()  # kept by the request: the handler's read() returns it
             except TimeoutError:
                 return web.Response(status=408, text="request body too slow")
+            except ConnectionError:  # the client went away mid-body: nobody to answer
+                return web.Response(status=400, text="incomplete request")
         return await handler(request)
 
     return middleware

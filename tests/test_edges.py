@@ -115,3 +115,42 @@ def test_webhook_secret_never_reaches_debug_logs(service, caplog) -> None:
     run(scenario())
     assert "setWebhook" in caplog.text  # PTB did log the call and its parameters...
     assert secret not in caplog.text  # ...without the secret
+
+
+# --------------------------------------------------------------------------- replayed Slack requests
+
+
+def test_replayed_signed_command_runs_once_also_after_restart(tmp_path, rules, classifier):
+    """A signed slash command sent again with the same signature (within Slack's 5 minutes) is
+    acknowledged and not run again: /setstatus changes the board once, and one answer is posted."""
+    from urllib.parse import urlencode
+
+    from fakes.slack_api import TEAM_ID, FakeSlackAPI
+    from test_slack import running
+
+    async def main():
+        async with FakeSlackAPI() as fake:
+            form = urlencode({"token": "x", "team_id": TEAM_ID, "channel_id": CHANNEL, "user_id": "U0ADMIN01",
+                              "user_name": "ann", "command": "/setstatus", "text": "4 A crack has opened | replayed",
+                              "response_url": fake.response_url("r1"), "trigger_id": "1.2.3"})
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(form)}  # signed once
+
+            async def post(bot: Bot) -> int:
+                async with bot.http.post(bot.url + "/slack/events", data=form.encode(), headers=headers) as resp:
+                    return resp.status
+
+            db = tmp_path / "gatebot.db"
+            async with running(db, fake, rules, classifier) as bot:
+                bot.service.admins = frozenset({"U0ADMIN01"})
+                assert [await post(bot) for _ in range(3)] == [200, 200, 200]
+                await fake.wait_for("response_url", 1)
+                await asyncio.sleep(0.3)
+                assert len(bot.service.store.status_history(4)) == 1
+            async with running(db, fake, rules, classifier) as bot:
+                bot.service.admins = frozenset({"U0ADMIN01"})
+                assert await post(bot) == 200
+                await asyncio.sleep(0.3)
+                assert len(bot.service.store.status_history(4)) == 1
+            assert len(fake.responses) == 1 and "A crack has opened" in json.dumps(fake.responses[0].params)
+
+    asyncio.run(asyncio.wait_for(main(), 45))
