@@ -85,4 +85,5 @@ class Inbox:
                 if (platform, key) not in self._in_hand]
 
     def counts(self) -> dict[str, int]:
-        return self.store.inbox_counts()
+        """Items per status ("pending" always present): what /healthz shows."""
+        return {"pending": 0, **self.store.inbox_counts()}

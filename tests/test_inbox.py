@@ -36,6 +36,7 @@ def test_accept_begin_finish(tmp_path) -> None:
     assert inbox.accept("telegram", "1", "{}") == "done" and not inbox.begin("telegram", "1")
     assert inbox.accept("slack", "1", "{}") == "new"  # keys are per platform
     assert inbox.counts() == {"done": 1, "pending": 1}
+    assert Inbox(Store(tmp_path / "empty.db")).counts() == {"pending": 0}
     store.close()
 
 
