@@ -489,7 +489,12 @@ def _send_digest(service, settings, platform: str, chat_id: str, reply) -> int:
         adapter = adapters.get(platform)
         if adapter is None:
             raise UsageError(f"no {platform} adapter configured (set its token), cannot --send")
-        await adapter.start()
+        from .handlers.lifecycle import StartFailure
+
+        try:
+            await adapter.start()
+        except StartFailure as exc:  # a rejected token, no network: one line, never the token
+            raise UsageError(f"cannot send: {platform}: {exc}") from None
         try:
             ref = await adapter.send(chat_id, reply)
         finally:

@@ -29,6 +29,7 @@ log = logging.getLogger("gatebot.inbox")
 
 MAX_AGE = timedelta(hours=1)
 KEEP = timedelta(days=2)  # finished keys are remembered this long (Slack signatures are valid 5 minutes)
+PRUNE_EVERY = 1000  # finished items between two prunes
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Inbox:
         self.keep = keep
         self.clock = clock
         self._in_hand: set[tuple[str, str]] = set()
+        self._finished = 0
 
     def accept(self, platform: str, key: str, payload: str, kind: str = "") -> str:
         """Write an item before acknowledging it. "new" the first time; else the status it has
@@ -68,6 +70,9 @@ class Inbox:
         """The item is answered (or deliberately not): it will not be handled again."""
         self._in_hand.discard((platform, key))
         self.store.inbox_finish(platform, key, "done" if ok else "failed", error)
+        self._finished += 1
+        if self._finished % PRUNE_EVERY == 0:  # a process that runs for months keeps the table small
+            self.store.inbox_prune(iso(self.clock() - self.keep))
 
     def release(self, platform: str, key: str) -> None:
         """Handling stopped before the end (shutdown): it stays pending for the next start."""

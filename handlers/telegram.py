@@ -153,7 +153,7 @@ class _InboxQueue(asyncio.Queue):
 
     async def put(self, item: Any) -> None:
         if isinstance(item, Update):
-            status = self.inbox.accept(PLATFORM, str(item.update_id), json.dumps(item.to_dict()), kind="update")
+            status = self.inbox.accept(PLATFORM, str(item.update_id), item.to_json(), kind="update")
             if status not in ("new", "pending"):
                 log.info("telegram: update %s already handled (%s)", item.update_id, status)
                 return

@@ -159,6 +159,18 @@ def test_rejected_telegram_token_exits_2_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in output and wrong not in output and wrong.split(":")[1] not in output
 
 
+def test_digest_send_with_a_rejected_token_is_one_line(tmp_path: Path) -> None:
+    wrong = "987654321:AAWrongTokenWrongTokenWrongToken_xyz"
+
+    async def scenario() -> subprocess.CompletedProcess:
+        async with FakeTelegram() as fake:
+            env = base_env(tmp_path, TELEGRAM_BOT_TOKEN=wrong, TELEGRAM_API_BASE_URL=fake.base_url)
+            return await asyncio.to_thread(gatebot, "digest", "--send", "--platform", "telegram", "--chat", "1", env=env)
+
+    err = one_line_error(run(scenario()))
+    assert "cannot send: telegram: Telegram rejected the bot token" in err and wrong.split(":")[1] not in err
+
+
 def test_rejected_slack_app_token_exits_2_and_never_retries(tmp_path: Path) -> None:
     """Socket Mode with an app token Slack refuses: one line, exit 2, at once (it used to retry forever)."""
 
