@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import pytest
-from gatebot.fetch import MAX_BYTES, BadURL, LinkFetcher, RefusedPort, UnsupportedScheme, loop_resolve
+from gatebot.fetch import HEAD_BYTES, BadURL, LinkFetcher, RefusedPort, UnsupportedScheme, loop_resolve
 from gatebot.links import LinkReader, extract_links
 from gatebot.page import HEAD_CHARS, parse_headline
 from gatebot.reply import label
@@ -74,7 +74,7 @@ def test_hostile_page_through_the_fetcher_and_service(bot: Service, site: Site) 
     started = time.perf_counter()
     page = asyncio.run(LinkFetcher(OPEN).fetch(url))
     assert time.perf_counter() - started < 3.0
-    assert page.title == EN and page.truncated and page.size == MAX_BYTES
+    assert page.title == EN and page.truncated and page.size == HEAD_BYTES
     reply = ask(bot, f"{ZH} {site.html('/hostile2', hostile('</', 2 * 1024 * 1024, head=f'<title>{EN}</title>'))}")
     assert quotes(reply) == [EN]
 
