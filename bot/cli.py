@@ -249,6 +249,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         lines = read_lines(args.file)
     except EvalInputError as exc:
         raise UsageError(str(exc)) from None
+    if args.no_model:
+        from .classifier import Classifier
+
+        classifier = Classifier(rules, model=None)
     if args.judge != "rules":
         return _eval_judged(settings, rules, classifier, lines, args)
     report = evaluate(classifier, lines)
@@ -349,13 +353,24 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
                             f"{llm['gate']} ({llm['confidence']}): {llm['reason']}",
                 }, ensure_ascii=False))
         else:
-            rows = store.reader_corrections(args.since)
-            for message_id, created_at, lang, text, gate, choices in rows:
+            from .corpus import label_from_votes
+
+            rows, kept = store.voted_messages(args.since), 0
+            for message_id, created_at, platform, lang, text, gate, choices in rows:
+                votes = {k: int(v) for k, v in json.loads(choices).items()}
+                gold = label_from_votes(gate, votes)
+                if gold is None:
+                    continue  # readers split evenly: nothing to learn until someone decides
+                kept += 1
+                shown = ", ".join(f"{k} {n}" for k, n in sorted(votes.items()))
                 print(json.dumps({
-                    "id": f"m{message_id}", "text": text, "lang": lang, "gold": None, "ok": [], "kind": "real",
-                    "created_at": created_at, "bot": gate, "readers": json.loads(choices),
-                    "note": f"to review: the bot said {gate}, readers voted otherwise",
+                    "id": f"m{message_id}", "text": text, "lang": lang, "gold": gold, "ok": [gold],
+                    "source": f"{platform} chat", "kind": "real", "created_at": created_at,
+                    "note": f"readers' votes ({shown}); the bot said {gate}",
                 }, ensure_ascii=False))
+            print(f"feedback export: {kept} labelled headline(s) from readers' votes "
+                  f"({len(rows) - kept} left out: votes split evenly)", file=sys.stderr)
+            return EXIT_OK
         print(f"feedback export: {len(rows)} headline(s) to review", file=sys.stderr)
     finally:
         store.close()
@@ -634,7 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--judge", choices=["rules", "llm", "both"], default="rules",
-                   help="score the rules (default), the model judge (GATEBOT_LLM_URL), or both side by side")
+                   help="score the offline classifier (default), the model judge (GATEBOT_LLM_URL), or both side by side")
+    p.add_argument("--no-model", action="store_true",
+                   help="the hand-written rules alone, without the learned model (rules/model.json)")
     p.set_defaults(func=cmd_eval)
 
     llm = sub.add_parser("llm", help="the model judge (GATEBOT_LLM_URL)")
@@ -647,9 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     feedback = sub.add_parser("feedback", help="verdicts to review")
     feedback_sub = feedback.add_subparsers(dest="feedback_command", parser_class=_Parser)
-    p = feedback_sub.add_parser("export", help="print headlines to review as JSONL (gold left empty)")
+    p = feedback_sub.add_parser("export", help="readers' votes as labelled corpus lines (JSONL) to review and add")
     p.add_argument("--disagreements", action="store_true",
-                   help="where the model and the rules disagreed (default: where readers voted another gate)")
+                   help="instead: where the model and the rules disagreed (gold left empty, to label)")
     p.add_argument("--since", help="only messages from this ISO date/time on")
     p.set_defaults(func=cmd_feedback_export)
 

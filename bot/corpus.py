@@ -93,3 +93,21 @@ def rule_example_texts(rules_dir: Path) -> Iterator[str]:
     rules = load_rules(rules_dir)
     for located in [*rules.must, *rules.gaps]:
         yield located.text
+
+
+def label_from_votes(bot_gate: int, votes: dict[str, int]) -> int | None:
+    """The gate readers' votes settle on: "right" confirms the bot's gate, a gate vote relabels.
+
+    Votes for the same answer add up ("right" on a gate-2 verdict counts with votes for "2"); the
+    answer with the most votes wins; a tie between different answers settles nothing (None).
+    """
+    tally: dict[int, int] = {}
+    for choice, n in votes.items():
+        gate = bot_gate if choice == "right" else int(choice) if choice in ("0", "1", "2", "3", "4") else None
+        if gate is not None:
+            tally[gate] = tally.get(gate, 0) + n
+    if not tally:
+        return None
+    best = max(tally.values())
+    winners = [g for g, n in tally.items() if n == best]
+    return winners[0] if len(winners) == 1 else None

@@ -39,6 +39,11 @@ class Report:
     by_lang_n: dict[str, int]
     confusion: dict[int, dict[int, int]]  # gold -> predicted -> count
     misses: list[dict[str, Any]] = field(default_factory=list)
+    # Precision per confidence level: {"high": {"n": 40, "right": 39, "precision": 0.975}, ...}
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Unprompted group replies (verdicts with group_reply): how often right, and how many of the
+    # lines whose gold is a gate they answer.
+    group: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,8 @@ class Report:
             "by_lang": {k: round(v, 4) for k, v in self.by_lang.items()},
             "by_lang_n": self.by_lang_n,
             "confusion": {str(g): {str(p): c for p, c in row.items()} for g, row in self.confusion.items()},
+            "calibration": {k: {m: round(v, 4) for m, v in row.items()} for k, row in self.calibration.items()},
+            "group": {k: round(v, 4) for k, v in self.group.items()},
             "misses": self.misses,
         }
 
@@ -95,11 +102,21 @@ def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
     tp = {g: 0 for g in range(5)}
     fp = {g: 0 for g in range(5)}
     fn = {g: 0 for g in range(5)}
+    levels: dict[str, list[int]] = {}
+    group_n = group_right = group_caught = gold_gates = 0
     for line in lines:
         verdict = classifier.classify(line.text)
         pred = verdict.gate
         lang = line.lang or verdict.lang
         good = pred in line.ok
+        level = levels.setdefault(verdict.confidence, [0, 0])
+        level[0] += 1
+        level[1] += good
+        gold_gates += line.gold != 0
+        if verdict.group_reply:
+            group_n += 1
+            group_right += good
+            group_caught += good and line.gold != 0
         confusion[line.gold][pred] += 1
         correct += good
         by_lang_n[lang] = by_lang_n.get(lang, 0) + 1
@@ -122,7 +139,14 @@ def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
         by_lang_n=dict(sorted(by_lang_n.items())),
         confusion=confusion,
         misses=misses,
+        calibration={k: {"n": float(n), "right": float(r), "precision": r / n}
+                     for k, (n, r) in sorted(levels.items(), key=lambda kv: _LEVELS.index(kv[0]))},
+        group={"answered": float(group_n), "precision": group_right / group_n if group_n else 0.0,
+               "recall": group_caught / gold_gates if gold_gates else 0.0},
     )
+
+
+_LEVELS = ["high", "medium", "low", "none"]
 
 
 def format_report(report: Report) -> str:
@@ -135,6 +159,14 @@ def format_report(report: Report) -> str:
     out.append("")
     out.append("by language: " + "   ".join(
         f"{lang} {acc:.3f} (n={report.by_lang_n[lang]})" for lang, acc in report.by_lang.items()))
+    out.append("")
+    out.append("confidence  verdicts  right  precision")
+    for level, row in report.calibration.items():
+        out.append(f"{level:<11} {int(row['n']):<9} {int(row['right']):<6} {row['precision']:.3f}")
+    g = report.group
+    if g:
+        out.append(f"unprompted group replies: {int(g['answered'])} answered, precision {g['precision']:.3f}, "
+                   f"recall {g['recall']:.3f} (of lines whose gold is a gate)")
     out.append("")
     out.append("confusion (rows gold, columns predicted; 0 = none)")
     out.append("gold\\pred " + " ".join(f"{p:>4}" for p in range(5)))

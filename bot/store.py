@@ -487,15 +487,15 @@ class Store:
                 "group by text_key) order by id desc", [since or ""],
             ).fetchall()
 
-    def reader_corrections(self, since: str | None = None) -> list[tuple]:
-        """(message id, created_at, lang, text, gate, {choice: votes} JSON) of every verdict readers
-        voted another gate for, newest first."""
+    def voted_messages(self, since: str | None = None) -> list[tuple]:
+        """(message id, created_at, platform, lang, text, gate, {choice: votes} JSON) of every verdict
+        readers voted on ("right" or a gate), oldest first."""
         with self._lock:
             return self.db.execute(
-                "select m.id, m.created_at, m.lang, substr(m.text, 1, 2000), m.gate, "
+                "select m.id, m.created_at, m.platform, m.lang, substr(m.text, 1, 2000), m.gate, "
                 "json_group_object(f.choice, f.n) from messages m join (select message_id, choice, count(*) as n "
-                "from feedback where choice != 'right' group by message_id, choice) f on f.message_id = m.id "
-                "where f.choice != cast(m.gate as text) and m.created_at >= ? group by m.id order by m.id desc",
+                "from feedback group by message_id, choice) f on f.message_id = m.id "
+                "where m.created_at >= ? group by m.id order by m.id",
                 [since or ""],
             ).fetchall()
 
