@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from gatebot.corpus import label_from_votes, validate_line
 from gatebot.ruleset import load_rules
 from gatebot.service import Message, Service
