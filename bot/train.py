@@ -118,13 +118,29 @@ def _threshold(scored: list[tuple[float, bool]], precision: float) -> float:
     return round(max(best, 0.34), 4)
 
 
-def train(rules: RuleSet, data_dir: Path, log: Callable[[str], None] = print, oof_path: Path | None = None) -> ModelFile:
+def featurised(rules: RuleSet, data_dir: Path) -> list[tuple[list[Feature], Example]]:
     matcher = CueMatcher(rules)
     batch = []
     for ex in examples(rules, data_dir):
         reading = matcher.read(ex.text)
         verdict = matcher.rule_verdict(reading)
         batch.append((features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute), ex))
+    return batch
+
+
+def final_weights(batch: list[tuple[list[Feature], Example]]) -> tuple[list[float], dict[str, list[float]]]:
+    """The model fitted on every line: (intercept, weights per feature), rounded as written."""
+    vectorizer, model = _fit(batch)
+    weights = {}
+    for j, name in enumerate(vectorizer.get_feature_names_out()):
+        column = [float(model.coef_[i][j]) for i in range(len(CLASSES))]
+        if max(abs(x) for x in column) >= MIN_WEIGHT:
+            weights[str(name)] = [float(f"{x:.4g}") for x in column]
+    return [float(f"{x:.4g}") for x in model.intercept_], weights
+
+
+def train(rules: RuleSet, data_dir: Path, log: Callable[[str], None] = print, oof_path: Path | None = None) -> ModelFile:
+    batch = featurised(rules, data_dir)
     log(f"training on {len(batch)} lines ({len({ex.group for _, ex in batch})} groups), {FOLDS}-fold check first")
 
     # Out-of-fold probabilities, for calibration and honest figures. Rule examples stay in training.
@@ -148,13 +164,7 @@ def train(rules: RuleSet, data_dir: Path, log: Callable[[str], None] = print, oo
     figures.update(_group_figures(scored, calibration.medium))
     log("out-of-fold: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
-    vectorizer, model = _fit(batch)
-    names = vectorizer.get_feature_names_out()
-    weights = {}
-    for j, name in enumerate(names):
-        column = [float(model.coef_[i][j]) for i in range(len(CLASSES))]
-        if max(abs(x) for x in column) >= MIN_WEIGHT:
-            weights[str(name)] = [float(f"{x:.4g}") for x in column]
+    intercept, weights = final_weights(batch)
     counts: dict[str, int] = {}
     for _, ex in batch:
         counts[ex.source] = counts.get(ex.source, 0) + 1
@@ -163,7 +173,7 @@ def train(rules: RuleSet, data_dir: Path, log: Callable[[str], None] = print, oo
         fingerprint=fingerprint(training_inputs(rules.root, data_dir)),
         trained_on=dict(sorted(counts.items())),
         classes=list(CLASSES),
-        intercept=[float(f"{x:.4g}") for x in model.intercept_],
+        intercept=intercept,
         calibration=calibration,
         cross_validation=figures,
         weights=weights,

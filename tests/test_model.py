@@ -1,0 +1,108 @@
+"""The learned gate model: shipped, current, reproducible, and read as the rules intend."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from gatebot.checks import check_model
+from gatebot.classifier import Classifier
+from gatebot.model import MODEL_FILE, GateModel, ModelError
+from gatebot.train import featurised, final_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_model_ships_and_matches_the_rule_and_corpus_files(rules, classifier):
+    assert classifier.model is not None
+    problem, line = check_model(rules, classifier)
+    assert problem == "", problem
+    assert "features, trained on" in line
+    # Trained on the corpus and the rule examples, never on the sealed split.
+    trained_on = classifier.model.data.trained_on
+    assert trained_on["corpus.jsonl"] > 1000 and trained_on["rules"] > 200 and "sealed.jsonl" not in trained_on
+
+
+@pytest.mark.slow
+def test_retraining_reproduces_the_shipped_weights(rules, classifier):
+    intercept, weights = final_weights(featurised(rules, ROOT / "data"))
+    shipped = classifier.model.data
+    assert set(weights) == set(shipped.weights)
+    worst = max(abs(a - b) for name, w in weights.items() for a, b in zip(w, shipped.weights[name], strict=True))
+    assert worst < 5e-3
+    assert all(abs(a - b) < 5e-3 for a, b in zip(intercept, shipped.intercept, strict=True))
+
+
+def test_probabilities_are_a_distribution_and_confidence_follows_calibration(classifier):
+    verdict = classifier.classify("ByteDance orders $5.6B of Ascend 950PR chips")
+    assert verdict.gate == 1 and 0 < verdict.probability <= 1
+    cal = classifier.model.calibration
+    assert verdict.confidence == ("high" if verdict.probability >= cal.high else
+                                  "medium" if verdict.probability >= cal.medium else "low")
+    from gatebot.features import features
+
+    reading = classifier.matcher.read("算力租赁价格上涨")
+    rules_verdict = classifier.matcher.rule_verdict(reading)
+    pred = classifier.model.predict(features(reading, {g.gate: g.score for g in rules_verdict.gates},
+                                             rules_verdict.compute))
+    assert math.isclose(sum(pred.probabilities), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("text, gate", [
+    ("ByteDance orders $5.6B of Ascend 950PR chips", 1),
+    ("算力租赁价格上涨,订单排到年底", 2),
+    ("昇腾CANN全面开源", 3),
+    ("vLLM adds Ascend NPU backend", 3),
+    ("Hospitals across China adopt DeepSeek all-in-one appliances running on Ascend", 4),
+    ("lunch at noon?", 0),
+    ("Meituan food delivery orders hit a record", 0),
+])
+def test_plain_headlines(classifier, text, gate):
+    assert classifier.classify(text).gate == gate
+
+
+def test_the_reply_quotes_the_words_that_carried_the_verdict(classifier):
+    verdict = classifier.classify("算力租赁价格上涨")
+    evidence = verdict.evidence_for(verdict.gate)
+    assert evidence and evidence[0].match == "算力租赁"
+    spans = [(e.start, e.end) for e in evidence]
+    assert all(not (a < d and c < b) for i, (a, b) in enumerate(spans) for (c, d) in spans[i + 1:])  # no overlaps
+
+
+def test_group_reply_follows_the_rule_setting(rules):
+    strict = Classifier(rules)
+    strict.group_floor = "high"
+    text = "Chinese AI labs shift some training to homegrown chips"
+    loose_verdict, strict_verdict = Classifier(rules).classify(text), strict.classify(text)
+    assert strict_verdict.group_reply == (strict_verdict.gate != 0 and strict_verdict.confidence == "high")
+    assert loose_verdict.group_reply == (loose_verdict.gate != 0 and loose_verdict.confidence in ("high", "medium"))
+    assert not Classifier(rules).classify("lunch at noon?").group_reply
+
+
+def test_without_a_model_the_rules_decide(rules):
+    verdict = Classifier(rules, model=None).classify("ByteDance orders $5.6B of Ascend 950PR chips")
+    assert verdict.gate == 1 and verdict.probability is None
+
+
+@pytest.mark.parametrize("mangle, where", [
+    (lambda d: d.pop("calibration"), "calibration"),
+    (lambda d: d["weights"].__setitem__("w:x", [1.0, 2.0]), "weights.w:x"),
+    (lambda d: d.__setitem__("classes", [0, 1, 2, 3, 5]), "classes"),
+])
+def test_a_broken_model_file_is_a_clear_error(tmp_path, mangle, where):
+    data = json.loads((ROOT / "rules" / MODEL_FILE).read_text(encoding="utf-8"))
+    mangle(data)
+    path = tmp_path / MODEL_FILE
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=where.split(".")[0]):
+        GateModel.load(path)
+
+
+def test_long_and_hostile_texts_stay_cheap(classifier):
+    # Only the first MODEL_CHARS characters reach the model; the verdict of a long paste is its head's.
+    head = "ByteDance orders $5.6B of Ascend 950PR chips. "
+    assert classifier.classify(head + "x " * 20000).gate == 1
+    assert classifier.classify("昇腾" * 20000).gate in range(5)
