@@ -390,7 +390,7 @@ def test_uncertain_mode_asks_only_when_the_rules_are_unsure(
     rules: RuleSet, classifier: Classifier, store: Store
 ) -> None:
     sure = "昇腾CANN全面开源"  # high confidence, one gate
-    unsure = "华为昇腾AI芯片"  # none, with compute context
+    unsure = "一文看懂昇腾芯片"  # none, with compute context
 
     async def scenario() -> None:
         assert classifier.classify(sure).confidence == "high" and classifier.classify(unsure).gate == 0

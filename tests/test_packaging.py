@@ -60,4 +60,4 @@ def test_wheel_installs_and_runs(tmp_path):
     # The chart's CJK font subset ships inside the package (and keeps the wheel small).
     assert (purelib / "gatebot" / "fonts" / "gatebot-chart-cjk.otf").is_file()
     assert (purelib / "gatebot" / "fonts" / "OFL.txt").is_file()
-    assert wheel.stat().st_size < 1_000_000, wheel.stat().st_size
+    assert wheel.stat().st_size < 5_000_000, wheel.stat().st_size  # mostly the learned model (rules/model.json)
