@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from gatebot.checks import check_model
 from gatebot.classifier import Classifier
 from gatebot.model import MODEL_FILE, GateModel, ModelError
