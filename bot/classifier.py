@@ -89,13 +89,15 @@ class Classifier:
                 evidence.append(e)
         folded = reading.folded
         for feature, push in self.model.contributions(feats, gate):
+            if push < 0.05:
+                break  # sorted: the rest pushed even less
             if feature.start < 0 or not _worth_quoting(feature.name):
                 continue
             s, e = folded.original_span(feature.start, feature.end)
             if any(s < b and a < e for a, b in shown):  # overlaps words already quoted
                 continue
             shown.add((s, e))
-            evidence.append(Evidence(cue="learned", match=reading.text[s:e], start=s, end=e, weight=round(push, 1)))
+            evidence.append(Evidence(cue="learned", match=reading.text[s:e], start=s, end=e, weight=round(push, 2)))
             if len(evidence) >= EVIDENCE_SHOWN:
                 break
         return GateScore(gate=score.gate, score=score.score, evidence=evidence)

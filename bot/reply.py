@@ -83,6 +83,8 @@ LABELS: dict[str, dict[str, str]] = {
     "risk": {"en": "Risk warning", "zh": "风险提示"},
     "why": {"en": "Why", "zh": "依据"},
     "evidence_item": {"en": "“{match}” → {cue} (+{weight})", "zh": "「{match}」→ {cue}(+{weight})"},
+    # Words the learned model leaned on beyond the rules' cues (weight: its push toward the gate).
+    "evidence_learned": {"en": "“{match}” (learned from the corpus, +{weight})", "zh": "「{match}」(语料习得,+{weight})"},
     "context_item": {"en": "Context: {items}", "zh": "语境:{items}"},
     "also": {"en": "Also touches", "zh": "也涉及"},
     "confidence": {"en": "Confidence", "zh": "置信度"},

@@ -340,7 +340,8 @@ class Service:
                 blocks.append(Block(kind="field", label=label("llm_reason", lang, model=str(llm.get("model", ""))),
                                     text=str(llm["reason"]), user_text=True))
             items = [
-                label("evidence_item", lang, match=e.match, cue=e.cue, weight=f"{e.weight:g}")
+                label("evidence_learned" if e.cue == "learned" else "evidence_item", lang, match=e.match, cue=e.cue,
+                      weight=f"{e.weight:g}")
                 for e in verdict.evidence_for(verdict.gate)[:6]
             ]
             if not items and llm is not None:
