@@ -8,11 +8,13 @@ products, verbs, numbers), so the matcher sees varied text rather than one strin
 
 from __future__ import annotations
 
+import json
 import random
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,6 +103,35 @@ def main() -> None:
           f"{latencies[int(len(latencies) * 0.99)] / 1e3:.1f} / {latencies[-1] / 1e3:.1f} µs")
     print(f"peak RSS:             {peak_mb:.0f} MB")
     print(f"cold start (gatebot classify, 5 runs): median {statistics.median(colds):.3f} s, max {max(colds):.3f} s")
+
+    # The corpus itself, real headlines: the same figures on text the model was trained on.
+    real = [json.loads(x)["text"] for x in (ROOT / "data" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    real_lat = []
+    for text in real:
+        t = time.perf_counter_ns()
+        classifier.classify(text)
+        real_lat.append(time.perf_counter_ns() - t)
+    real_lat.sort()
+    print(f"corpus headlines:     {len(real):,}; p50/p99 {real_lat[len(real_lat) // 2] / 1e3:.1f} / "
+          f"{real_lat[int(len(real_lat) * 0.99)] / 1e3:.1f} µs")
+    worst = []
+    for name, text in (("'昇腾' x 20,000", "昇腾" * 20000), ("40,000 chars en+zh", "华为昇腾订单 Ascend orders " * 1500),
+                       ("40,000 x 'a'", "a" * 40000)):
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            classifier.classify(text)
+            runs.append(1000 * (time.perf_counter() - t))
+        worst.append(f"{name} median {statistics.median(runs):.1f} ms (max {max(runs):.1f})")
+    print("long pastes:          " + "; ".join(worst))
+    model = ROOT / "rules" / "model.json"
+    print(f"model file:           {model.stat().st_size / 1e6:.1f} MB ({len(classifier.model.data.weights):,} features)"
+          if classifier.model else "model file:           none")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp,
+                        str(ROOT)], check=True, capture_output=True)
+        wheel = next(Path(tmp).glob("gatebot-*.whl"))
+        print(f"wheel:                {wheel.stat().st_size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
