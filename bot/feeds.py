@@ -23,7 +23,6 @@ import xml.parsers.expat
 import xml.sax
 from dataclasses import dataclass, field
 from datetime import timedelta
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from .feedstore import DEFAULT_PER_HOUR, FLOORS, Feed, FeedStore, NewItem
@@ -39,6 +38,7 @@ from .fetch import (
     loop_resolve,
 )
 from .links import normalise_url
+from .page import HEAD_CHARS, decode_html, feed_links
 from .reply import LABELS, Block, Reply, label
 from .store import text_key
 from .workers import run_cpu
@@ -164,36 +164,10 @@ def trim_entries(data: bytes, limit: int = MAX_ENTRIES) -> tuple[bytes, bool]:
     return data[: ends[limit - 1]] + closers, True
 
 
-class _AlternateLinks(HTMLParser):
-    """`<link rel="alternate" type="application/rss+xml" href>` and friends in a page's head."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
-        self.done = False
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "body":
-            self.done = True
-        if tag != "link" or self.done:
-            return
-        a = {k.lower(): (v or "") for k, v in attrs}
-        rels = a.get("rel", "").lower().split()
-        kind = a.get("type", "").lower().split(";")[0].strip()
-        if "alternate" in rels and kind in ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
-                                            "application/xml", "text/xml") and a.get("href"):
-            self.found.append(a["href"])
-
-
 def alternate_feeds(data: bytes, base_url: str, limit: int = 5) -> list[str]:
-    parser = _AlternateLinks()
-    text = data[:512 * 1024].decode("utf-8", errors="replace")
-    for start in range(0, len(text), 16384):  # stop feeding once the head is over
-        parser.feed(text[start:start + 16384])
-        if parser.done:
-            break
+    """Feeds a page links to in its head: one linear, bounded scan (page.py), whatever the markup."""
     out: list[str] = []
-    for href in parser.found:
+    for href in feed_links(decode_html(data[:HEAD_CHARS * 4])[0]):
         url = _http_link(base_url, href)
         if url and url not in out:
             out.append(url)

@@ -88,10 +88,12 @@ _RAW_TEXT = ("script", "style", "textarea", "xmp", "noscript", "iframe", "noembe
 MAX_TAGS = 1000  # tags, comments and raw-text elements looked at in one document
 MAX_ATTRIBUTES = 32  # attributes read from one <meta>
 _NEXT = re.compile(  # lookaheads on the first letters let the C engine drop most "<" at once
-    r"<(?:!--|/(?=[hHsS])(svg|head)(?=[\s/>])|(?=[bimnstxBIMNSTX])(meta|title|svg|body|" + "|".join(_RAW_TEXT)
+    r"<(?:!--|/(?=[hHsS])(svg|head)(?=[\s/>])|(?=[bilmnstxBILMNSTX])(meta|link|title|svg|body|" + "|".join(_RAW_TEXT)
     + r")(?=[\s/>]))", re.IGNORECASE)
 _CLOSERS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in (*_RAW_TEXT, "title")}
 _META_KEYS = ("og:title", "twitter:title", "og:description", "twitter:description", "description")
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml", "text/xml")
+MAX_FEED_LINKS = 20
 
 
 class _Scan:
@@ -105,8 +107,10 @@ class _Scan:
     def __init__(self, doc: str) -> None:
         self.doc = doc
         self.meta: dict[str, str] = {}
+        self.feeds: list[str] = []  # <link rel="alternate" type="application/rss+xml" href> and friends
         self.title: str | None = None
         self.svg = 0  # inside <svg>: its <title> is not the page's
+        self.feeds_only = False  # reading a page for its feed links: the head is enough
 
     def run(self) -> None:
         doc, pos = self.doc, 0
@@ -132,6 +136,16 @@ class _Scan:
     def start_tag(self, name: str, pos: int) -> int:
         """Handle a start tag whose name ends at `pos`; return where scanning resumes, -1 to stop."""
         doc = self.doc
+        if name == "link":
+            attrs, pos = self.attributes(pos)
+            if pos < 0:
+                return -1
+            rels = attrs.get("rel", "").lower().split()
+            kind = attrs.get("type", "").lower().split(";")[0].strip()
+            href = html.unescape(attrs.get("href", "").strip()[:_KEEP])
+            if "alternate" in rels and kind in FEED_TYPES and href and len(self.feeds) < MAX_FEED_LINKS:
+                self.feeds.append(href)
+            return pos
         if name == "meta":
             attrs, pos = self.attributes(pos)
             if pos < 0:
@@ -156,7 +170,7 @@ class _Scan:
         elif name in _RAW_TEXT:
             close = _CLOSERS[name].search(doc, pos)
             return close.end() if close else -1
-        elif name == "body" and self.headline():
+        elif name == "body" and (self.headline() or self.feeds_only):
             return -1
         return pos
 
@@ -164,7 +178,7 @@ class _Scan:
         """Handle an end tag; True when the scan can stop."""
         if name == "svg" and self.svg:
             self.svg -= 1
-        return name == "head" and bool(self.headline())
+        return name == "head" and bool(self.headline() or self.feeds_only)
 
     def attributes(self, pos: int) -> tuple[dict[str, str], int]:
         """Attributes up to the tag's ">" (quoted values may hold ">"); (attrs, position after it).
@@ -227,3 +241,11 @@ def parse_headline(doc: str, limit: int = HEAD_CHARS) -> tuple[str, str]:
     scan = _Scan(doc[:limit])
     scan.run()
     return scan.headline()[:500], scan.description()[:1000]
+
+
+def feed_links(doc: str, limit: int = HEAD_CHARS) -> list[str]:
+    """The feed addresses a page announces in its head (`<link rel="alternate" type=...rss+xml>`), as written."""
+    scan = _Scan(doc[:limit])
+    scan.feeds_only = True
+    scan.run()
+    return scan.feeds

@@ -197,3 +197,19 @@ def test_link_extraction_is_linear(text: str) -> None:
     found = extract_links(text)
     assert time.perf_counter() - started < 1.0  # was 6.7 s for the first one
     assert len(found.urls) <= 3
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["16KB", "256KB", "2MB"])
+@pytest.mark.parametrize("name", [*PATTERNS, "links"])
+def test_feed_discovery_reads_hostile_pages_with_the_same_bounded_scan(name: str, size: int) -> None:
+    from gatebot.feeds import alternate_feeds
+
+    pattern = PATTERNS.get(name, '<link rel="alternate" ')
+    feed = '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+    started = time.perf_counter()
+    before = alternate_feeds(hostile(pattern, size, head=feed).encode(), "https://news.example.cn/")
+    after = alternate_feeds((hostile(pattern, size) + feed).encode(), "https://news.example.cn/")
+    assert time.perf_counter() - started < 2.0
+    assert before == ["https://news.example.cn/feed.xml"]  # a feed link before the junk is still found
+    if size > HEAD_CHARS:
+        assert after == []  # one after that much junk is beyond what is read
