@@ -218,12 +218,13 @@ def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
     lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=v[lang]), n=trend.per_gate(n))
              for n, v in names.items()]
     blocks = [Block(kind="heading", text=label("chart_title", lang, days=days)),
-              Block(kind="text", text=label("chart_subtitle", lang, start=trend.days[0].isoformat(),
+              Block(kind="text", text=label("trend_subtitle", lang, start=trend.days[0].isoformat(),
                                             end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
                                             fed=trend.fed)),
               Block(kind="list", items=lines)]
     if trend.changes:
-        blocks.append(Block(kind="note", text=label("trend_changes", lang, n=len(trend.changes))))
+        n = len(trend.changes)
+        blocks.append(Block(kind="note", text=label("trend_changes_1" if n == 1 else "trend_changes", lang, n=n)))
     return Reply(kind="chart", lang=lang, blocks=blocks, image=image, image_name=f"trend-{days}d.png")
 
 

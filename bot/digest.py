@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from .reply import Block, Reply, label
+from . import chatsettings
+from .reply import Block, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
 from .store import Store, iso, text_key
 from .text import detect_language
@@ -84,10 +85,14 @@ def _cut(text: str, n: int = ITEM_CHARS) -> str:
 
 
 def chat_language(service: Service, platform: str, chat_id: str, fallback: str = "en") -> str:
-    """The subscription's language override, else the language most of the chat's headlines used."""
+    """The digest's language override, else the chat's (/settings lang), else the language most of
+    the chat's headlines used."""
     sub = service.store.get_subscription(platform, chat_id)
     if sub and sub.get("lang") in ("en", "zh"):
         return sub["lang"]
+    chosen = chatsettings.load(service.store, platform, chat_id).lang
+    if chosen in ("en", "zh"):
+        return chosen
     counts = service.store.chat_languages(platform, chat_id)
     if not counts:
         return fallback
@@ -105,10 +110,13 @@ def digest_window(service: Service, platform: str, chat_id: str, now: datetime,
     return min(since, now), now
 
 
-def momentum(service: Service, platform: str, chat_id: str, now: datetime | None = None) -> dict[int, int]:
-    """Signals per gate this chat has seen in the last 7 days."""
+def momentum(service: Service, platform: str, chat_id: str, now: datetime | None = None,
+             exclude: int | None = None) -> dict[int, int]:
+    """Signals per gate this chat has seen in the last 7 days (without message `exclude`, the one
+    being answered)."""
     now = now or service.clock()
-    return service.store.signal_counts(platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(now + timedelta(seconds=1)))
+    return service.store.signal_counts(platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(now + timedelta(seconds=1)),
+                                       exclude=exclude)
 
 
 # --------------------------------------------------------------------------- the digest
@@ -149,22 +157,26 @@ def compute_digest(service: Service, platform: str, chat_id: str, *, now: dateti
     base = store.signal_counts(platform, chat_id, iso(start - BASELINE), s)
     days = max((end - start).total_seconds() / 86400, 1 / 24)
     # Deduplicate by the headline without its links (the store already groups identical texts).
+    # Ranked by confidence first (a low-confidence item never outranks a high one), then by how
+    # many chats had the headline, then by time.
     merged: dict[tuple[int, str], list] = {}
-    for gate, _key, times, latest, text, source, link in store.top_items(platform, chat_id, s, e):
+    for gate, _key, times, latest, text, source, link, rank, chats in store.top_items(platform, chat_id, s, e):
         key = (gate, text_key(_URL.sub(" ", text)))
         url = first_url(text) or link
         if source:  # a feed entry: marked with its feed
             text = f"{text} [{source}]"
         entry = merged.get(key)
         if entry is None:
-            merged[key] = [text, times, latest, url]
+            merged[key] = [text, times, latest, url, rank, chats]
         else:
             entry[1] += times
             entry[2] = max(entry[2], latest)
             entry[3] = entry[3] or url
+            entry[4] = max(entry[4], rank)
+            entry[5] = max(entry[5], chats)
     top: dict[int, list[tuple[str, int, str | None]]] = {}
-    for (gate, _), (text, times, _latest, url) in sorted(
-            merged.items(), key=lambda kv: (kv[0][0], -kv[1][1], _neg(kv[1][2]))):
+    for (gate, _), (text, times, _latest, url, _rank, _chats) in sorted(
+            merged.items(), key=lambda kv: (kv[0][0], -kv[1][4], -kv[1][5], _neg(kv[1][2]))):
         bucket = top.setdefault(gate, [])
         if len(bucket) < TOP_PER_GATE:
             bucket.append((text, times, url))
@@ -250,9 +262,14 @@ def render_digest(service: Service, digest: Digest) -> Reply:
     for gate in rules.gates.values():
         status, since = current_status(service.store, gate, lang)
         board.append(label("board_line", lang, n=gate.number, name=gate.name.get(lang),
-                           status=f"{_cut(status, 160)} ({since})"))
+                           status=label("status_since", lang, status=_zh(_cut(status, 160), lang), since=since)))
     blocks.append(Block(kind="list", label=label("board_now", lang), items=board))
     return Reply(kind="board", lang=lang, blocks=blocks)
+
+
+def _zh(text: str, lang: str) -> str:
+    """Status wording in a Chinese reply, punctuated like the rest of it."""
+    return zh_text(text) if lang == "zh" else text
 
 
 def _gate_word(value: object, lang: str) -> str:
@@ -367,8 +384,10 @@ def set_status(service: Service, gate_number: int, status_en: str, status_zh: st
         Block(kind="heading", text=label("setstatus_done", lang) + " · " + label("gate", lang, n=gate.number,
                                                                                  name=gate.name.get(lang))),
         Block(kind="field", label=label("new_status", lang),
-              text=f"{status} ({label('since', lang, date=change.since[:10])})", user_text=True),
-        Block(kind="field", label=label("previous", lang), text=f"{previous} ({previous_since})", user_text=True),
+              text=label("status_since", lang, status=status, since=label("since", lang, date=change.since[:10])),
+              user_text=True),
+        Block(kind="field", label=label("previous", lang),
+              text=label("status_since", lang, status=_zh(previous, lang), since=previous_since), user_text=True),
     ]
     if reason:
         blocks.append(Block(kind="field", label=label("reason_label", lang), text=reason, user_text=True))

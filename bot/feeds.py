@@ -504,8 +504,9 @@ def feeds_settings(fs: FeedStore, platform: str, chat_id: str, args: str, lang: 
         chat = fs.set_chat_settings(platform, chat_id, mode="post", per_hour=per_hour)
     elif words == ["digest"]:
         chat = fs.set_chat_settings(platform, chat_id, mode="digest")
-    elif words[0] == "floor" and len(words) == 2 and words[1] in FLOORS:
-        chat = fs.set_chat_settings(platform, chat_id, floor=words[1])
+    elif words[0] == "floor" and len(words) == 2 and words[1] in (*FLOORS, "default"):
+        # "default": follow the chat's /settings floor again
+        chat = fs.set_chat_settings(platform, chat_id, floor="" if words[1] == "default" else words[1])
     elif len(words) == 2 and words[0].isdigit() and words[1] in (*MODES, "default"):
         feed = _pick(fs, platform, chat_id, words[0])
         if feed is None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from . import chatsettings
 from .store import Store, iso
 
 FLOORS = ("low", "medium", "high")
@@ -50,6 +51,7 @@ class ChatFeedSettings:
     mode: str = DEFAULT_MODE  # post | digest
     per_hour: int = DEFAULT_PER_HOUR
     floor: str = DEFAULT_FLOOR  # the least confidence an entry needs to be posted
+    floor_chosen: bool = False  # set with /feeds floor (else the chat's /settings floor, else the rules')
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,11 @@ def _feed(row: Sequence) -> Feed:
 
 
 class FeedStore:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, default_floor: str = DEFAULT_FLOOR):
+        """`default_floor`: the feed floor of a chat that chose none with /feeds floor or /settings floor
+        (the service passes the rules' floor for unprompted group replies)."""
         self.store = store
+        self.default_floor = default_floor
         self.db = store.db
         self.lock = store._lock
 
@@ -255,19 +260,21 @@ class FeedStore:
     # ------------------------------------------------------------------ per-chat settings
 
     def chat_settings(self, platform: str, chat_id: str) -> ChatFeedSettings:
+        """The chat's feed settings. The floor: /feeds floor, else the chat's /settings floor, else the default."""
         with self.lock:
             row = self.db.execute("select mode, per_hour, floor from feed_chats where platform = ? and chat_id = ?",
                                   [platform, str(chat_id)]).fetchone()
-        if row is None:
-            return ChatFeedSettings()
-        mode, per_hour, floor = row
+        mode, per_hour, floor = row or ("", None, "")
+        chosen = floor in FLOORS
+        if not chosen:
+            floor = chatsettings.load(self.store, platform, chat_id).floor
         return ChatFeedSettings(mode or DEFAULT_MODE, DEFAULT_PER_HOUR if per_hour is None else int(per_hour),
-                                floor if floor in FLOORS else DEFAULT_FLOOR)
+                                floor if floor in FLOORS else self.default_floor, chosen)
 
     def set_chat_settings(self, platform: str, chat_id: str, **fields: object) -> ChatFeedSettings:
         current = self.chat_settings(platform, chat_id)
         row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "per_hour": current.per_hour,
-               "floor": current.floor, **fields, "updated_at": iso(self.now())}
+               "floor": current.floor if current.floor_chosen else "", **fields, "updated_at": iso(self.now())}
         with self.lock, self.db.conn:
             self.db["feed_chats"].upsert(row, pk=("platform", "chat_id"))
         return self.chat_settings(platform, chat_id)

@@ -7,8 +7,9 @@ at most CONCURRENCY at a time. For each entry a feed has not had before:
 2. the rest is judged like a pasted headline (title + summary, through the service's `ajudge`) and
    stored as a message of the chat, with its link and its feed as source (digest, board, charts);
 3. in `post` mode an entry whose verdict clears the chat's confidence floor is posted, at most N
-   per hour; the post is recorded before it is sent, so a restart never posts it twice. Everything
-   else waits for the daily digest.
+   per hour, unless the chat is quiet (/quiet) or takes commands only (/settings mode off); the post
+   is recorded before it is sent, so a restart never posts it twice. Everything else waits for the
+   daily digest.
 
 The first fetch of a feed posts nothing: /follow records what is there.
 """
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from . import chatsettings
 from .feeds import Entry, FeedReader, backoff, check_feed, feed_note, new_item
 from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
 from .models import Verdict
@@ -43,6 +45,7 @@ class Service(Protocol):
     """What the poller needs of the service above it."""
 
     store: Store
+    default_floor: str  # the chat's confidence floor when it chose none (the rules')
 
     def clock(self) -> datetime: ...
 
@@ -92,7 +95,7 @@ class FeedPoller:
         self.service = service
         self.reader = reader
         self.interval = max(interval, timedelta(seconds=1))
-        self.fs = FeedStore(service.store)
+        self.fs = FeedStore(service.store, default_floor=service.default_floor)
         self.clock = clock or getattr(service, "clock", utcnow)
         self.senders: dict[str, Sender] = {}
         self.tick = 30.0  # seconds between looks for due feeds in `run`
@@ -187,6 +190,10 @@ class FeedPoller:
         parsed = read.parsed
         chat = self.fs.chat_settings(feed.platform, feed.chat_id)
         mode = feed.mode or chat.mode
+        # A chat that is quiet, or answers commands only (/settings mode off), gets no posts
+        # meanwhile: they wait in the digest.
+        manners = chatsettings.load(self.service.store, feed.platform, feed.chat_id)
+        held = manners.quiet(self.clock()) or manners.value("mode") == "off"
         source = parsed.title or feed.title or (urlsplit(feed.feed_url).hostname or feed.feed_url)
         result.new = len(new)
         items = []
@@ -216,7 +223,7 @@ class FeedPoller:
                     verdict=verdict, source=source[:120], link=entry.link or None)
                 if decision is not None:  # a model judge was configured: keep both judges' answers
                     store.record_judges(message_id, decision.judge, decision.verdicts())
-                if verdict.gate and mode == "post" and clears(verdict.confidence, chat.floor):
+                if verdict.gate and mode == "post" and not held and clears(verdict.confidence, chat.floor):
                     to_post.append((entry, verdict, message_id, decision))
                     post = "queued"
                 else:

@@ -1,22 +1,26 @@
 """What gatebot answers: one API for every chat adapter.
 
 Adapters translate platform events into `Message`s and command calls, and render the `Reply`
-they get back. Rules of conversation live here: in group chats only text that touches a gate (or
-that addresses the bot) gets an answer; in direct chats and /classify there is always an answer.
+they get back. Rules of conversation live here: in group chats only text that touches a gate at
+the chat's confidence floor (or that addresses the bot) gets an answer, as the chat's settings
+allow (etiquette.py); in direct chats and /classify there is always an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from . import chatsettings, etiquette
 from .chart import atrend_reply, gate_names, load_trend, parse_period, trend_reply
+from .chatsettings import ChatSettings, clears
 from .classifier import MAX_CHARS, Classifier
-from .digest import chat_language, current_status, digest_command, momentum, setstatus_command
+from .digest import chat_language, current_status, digest_command, is_admin, momentum, setstatus_command
 from .feeds import feeds_list, feeds_settings, follow, unfollow
 from .feedstore import FeedStore
 from .inbox import Inbox
@@ -24,7 +28,7 @@ from .judge import Decision, Judge
 from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
 from .poller import FeedPoller
-from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label
+from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
 from .text import fold, language_of
@@ -40,6 +44,12 @@ INLINE_CHARS = 2_000
 _CLASSIFY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gatebot-classify")
 VOTE_CHOICES = ("right", "1", "2", "3", "4", "0")
 FEED_COMMANDS = ("follow", "unfollow", "feeds", "trend")
+SETTINGS_COMMANDS = ("settings", "quiet")
+log = logging.getLogger("gatebot.service")
+
+# Is this user an administrator of this chat? Registered per platform by its adapter (Telegram's
+# getChatMember, Slack's users.info), asked only when someone changes a chat's settings.
+AdminCheck = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,11 @@ def _judged(decision: Decision | None) -> dict:
     return {} if decision is None else {"judge": decision.judge, "verdicts": decision.verdicts()}
 
 
+def _rule_text(text: str, lang: str) -> str:
+    """Wording from rules/ as a reply in `lang` shows it (Chinese punctuation made consistent)."""
+    return zh_text(text) if lang == "zh" else text
+
+
 def command_lang(args: str, hint: str | None) -> str:
     """Language for a command's reply: the language of its argument's words, else the user's locale
     ("/gate 3" from a Chinese-locale user is answered in Chinese)."""
@@ -107,6 +122,15 @@ class Service:
         self.store = store
         self.classifier = classifier or Classifier(rules)
         self.clock = clock
+        self.admin_checks: dict[str, AdminCheck] = {}  # platform -> is this user a chat admin?
+
+    @property
+    def default_floor(self) -> str:
+        """The confidence floor for unprompted group replies in a chat that chose none (rules/context.yaml)."""
+        return self.rules.context.thresholds.group_reply
+
+    def chat_settings(self, platform: str, chat_id: str) -> ChatSettings:
+        return chatsettings.load(self.store, platform, str(chat_id))
 
     # ------------------------------------------------------------------ messages
 
@@ -130,9 +154,21 @@ class Service:
         )
         if decision is not None:
             self.store.record_judges(message_id, decision.judge, decision.verdicts())
-        if verdict.gate == 0 and not (always or msg.is_direct or msg.addressed):
+        settings = self.chat_settings(msg.platform, msg.chat_id)
+        if not always and not self._speaks(msg, verdict, settings):
             return None
-        return self._verdict_reply(verdict, text, message_id, earlier, quote=always, **_judged(decision))
+        return self._verdict_reply(verdict, text, message_id, earlier, quote=always, **_judged(decision),
+                                   **self._manner(settings, verdict, msg.is_direct, compact=not always))
+
+    def _speaks(self, msg: Message, verdict: Verdict, settings: ChatSettings) -> bool:
+        """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor)"""
+        return etiquette.answers(settings, verdict, direct=msg.is_direct, addressed=msg.addressed,
+                                 now=self.clock(), default_floor=self.default_floor)
+
+    def _manner(self, settings: ChatSettings, verdict: Verdict, direct: bool, compact: bool = True) -> dict:
+        """How a verdict reply is worded in this chat: its language, direct-chat wording, compact or full."""
+        lang = settings.lang if settings.lang in ("en", "zh") else verdict.lang
+        return {"lang": lang, "direct": direct, "compact": compact and settings.value("format") == "compact"}
 
     async def _decide(self, text: str) -> tuple[Verdict, Decision | None]:
         """The rules' verdict, or the model's when a judge is configured and asked (awaited: other
@@ -141,7 +177,13 @@ class Service:
         if self.judge is None:
             return verdict, None
         decision = await self.judge.decide(text, verdict)
-        return decision.verdict, decision
+        final = decision.verdict
+        # The model's confidence decides whether a group hears about it, as the rules' would.
+        group_reply = bool(final.gate) and clears(final.confidence, self.default_floor)
+        if final.group_reply != group_reply:
+            final = replace(final, group_reply=group_reply)
+            decision = replace(decision, verdict=final)
+        return final, decision
 
     async def ahandle_message(self, msg: Message) -> Reply | None:
         """The async entry point adapters call; reading pasted links and the model judge plug in here
@@ -157,16 +199,94 @@ class Service:
         args: str = "",
         lang_hint: str | None = None,
         message_ref: str | None = None,
+        is_direct: bool = False,
     ) -> Reply:
-        """The async entry point for commands (see handle_command)."""
+        """The async entry point for commands (see handle_command). `is_direct`: a one-to-one chat."""
         command = name.lstrip("/").split("@", 1)[0].lower()
         if command in FEED_COMMANDS:
             return await self.afeed_command(platform, chat_id, user_id, command, clean(args), lang_hint)
+        if command in SETTINGS_COMMANDS:
+            return await self.asettings_command(platform, chat_id, user_id, command, clean(args), lang_hint, is_direct)
         if clean(args) and command == "classify":
             # /classify <text or link>: read links, ask the model, always answer
-            return await self._handle_with_links(Message(platform, chat_id, user_id, args, message_ref=message_ref),
-                                                 always=True)
-        return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref)
+            return await self._handle_with_links(Message(platform, chat_id, user_id, args, is_direct=is_direct,
+                                                         message_ref=message_ref), always=True)
+        return self.handle_command(platform, chat_id, user_id, name, args, lang_hint, message_ref, is_direct)
+
+    def command_language(self, platform: str, chat_id: str, args: str, hint: str | None) -> str:
+        """A command's reply language: the chat's setting; else its argument's words; else the user's
+        locale; else (Slack sends none) the language most of the chat's headlines use."""
+        chosen = self.chat_settings(platform, chat_id).lang
+        if chosen in ("en", "zh"):
+            return chosen
+        if hint or fold(args).cjk_chars or fold(args).latin_words:
+            return command_lang(args, hint)
+        return chat_language(self, platform, str(chat_id), "en")
+
+    # ------------------------------------------------------------------ settings, /quiet, /why
+
+    async def asettings_command(self, platform: str, chat_id: str, user_id: str, name: str, args: str,
+                                lang_hint: str | None = None, is_direct: bool = False) -> Reply:
+        """/settings [<key> <value>] and /quiet [<duration>|off]: anyone may look; changes need an admin
+        (the chat's, asked of the platform, or GATEBOT_ADMINS), except in a direct chat."""
+        lang = self.command_language(platform, chat_id, "", lang_hint)
+        change = etiquette.parse_command(name, args, lang, is_direct)
+        if isinstance(change, etiquette.Change) and not await self.may_change_settings(
+                platform, chat_id, user_id, is_direct):
+            return etiquette.denied(lang, platform, user_id)
+        return self._settings_answer(platform, chat_id, user_id, name, change, lang_hint, is_direct)
+
+    async def may_change_settings(self, platform: str, chat_id: str, user_id: str, is_direct: bool) -> bool:
+        if is_direct or is_admin(self.admins, platform, user_id):
+            return True
+        check = self.admin_checks.get(platform)
+        if check is None:
+            return False
+        try:
+            return bool(await check(str(chat_id), str(user_id)))
+        except Exception as exc:  # noqa: BLE001 - the platform could not say: refuse, politely
+            log.warning("admin check on %s failed: %s", platform, type(exc).__name__)
+            return False
+
+    def _settings_answer(self, platform: str, chat_id: str, user_id: str, name: str,
+                         change: etiquette.Change | Reply | None, lang_hint: str | None, is_direct: bool,
+                         page: bool = False) -> Reply:
+        """Apply an allowed change (or none) and answer: the settings page to look at (or to edit in
+        place after a button press), or one line saying what a command changed."""
+        if isinstance(change, Reply):
+            return change
+        now = self.clock()
+        settings = (etiquette.apply(self.store, platform, chat_id, user_id, change, now) if change is not None
+                    else self.chat_settings(platform, chat_id))
+        lang = self.command_language(platform, chat_id, "", lang_hint)  # a new `lang` shows at once
+        zone = self._chat_zone(platform, str(chat_id))
+        if name == "quiet" or (change is not None and not page):
+            return etiquette.short_reply(settings, change, now, zone, lang, self.default_floor)
+        return etiquette.settings_view(settings, platform=platform, direct=is_direct, lang=lang,
+                                       default_floor=self.default_floor, now=now, zone=zone, changed=change)
+
+    def why_command(self, platform: str, chat_id: str, lang: str, is_direct: bool = False) -> Reply:
+        """/why: the whole reply (evidence, feedback buttons) for the chat's latest verdict."""
+        stored = self.store.latest_answered(platform, str(chat_id))
+        if stored is None:
+            return Reply(kind="status", lang=lang, blocks=[Block(kind="text", text=label("why_nothing", lang))])
+        return self.stored_reply(stored, direct=is_direct, quote=True)
+
+    async def apress(self, platform: str, chat_id: str, user_id: str, target: int | str, choice: str,
+                     *, is_direct: bool = False) -> VoteResult:
+        """A button press: a vote, "Why?" on a compact reply, or a setting on the /settings page."""
+        if str(target) != etiquette.SETTINGS_TARGET:
+            return self.vote(platform, chat_id, user_id, target, choice, is_direct=is_direct)
+        lang = self.command_language(platform, chat_id, "", None)
+        change = etiquette.parse_button(choice)
+        if change is None:
+            return VoteResult(False, label("vote_bad", lang), None)
+        if is_direct and change.key in etiquette.GROUP_ONLY:
+            return VoteResult(False, label("settings_group_only", lang, setting=change.key), None)
+        if not await self.may_change_settings(platform, chat_id, user_id, is_direct):
+            return VoteResult(False, label("settings_denied", lang, who=f"{platform}:{user_id}"), None)
+        reply = self._settings_answer(platform, chat_id, user_id, "settings", change, None, is_direct, page=True)
+        return VoteResult(True, reply.blocks[0].text, reply)  # what changed, as a toast
 
     async def _handle_with_links(self, msg: Message, *, always: bool = False) -> Reply | None:
         """A message that may hold links (`always`: /classify, which always answers).
@@ -195,9 +315,11 @@ class Service:
         )
         if decision is not None:
             self.store.record_judges(message_id, decision.judge, decision.verdicts())
-        if verdict.gate == 0 and not (always or msg.is_direct or msg.addressed):
+        settings = self.chat_settings(msg.platform, msg.chat_id)
+        if not always and not self._speaks(msg, verdict, settings):
             return None
-        reply = self._verdict_reply(verdict, combined, message_id, earlier, **_judged(decision))
+        reply = self._verdict_reply(verdict, combined, message_id, earlier, **_judged(decision),
+                                    **self._manner(settings, verdict, msg.is_direct, compact=not always))
         lang = reply.lang
         top: list[Block] = []
         if always and found.text:
@@ -230,11 +352,15 @@ class Service:
         args: str = "",
         lang_hint: str | None = None,
         message_ref: str | None = None,
+        is_direct: bool = False,
     ) -> Reply:
-        """Answer a slash command. `name` is without the slash and without any @botname."""
+        """Answer a slash command. `name` is without the slash and without any @botname.
+
+        Settings changed here are allowed in direct chats and to GATEBOT_ADMINS only; `ahandle_command`
+        also asks the platform whether the user administers the chat."""
         name = name.lstrip("/").split("@", 1)[0].lower()
         args = clean(args)
-        lang = command_lang(args, lang_hint)
+        lang = self.command_language(platform, chat_id, args, lang_hint)
         if name in ("gates", "board"):
             return self.board(lang, platform=platform, chat_id=chat_id)
         if name == "gate":
@@ -242,7 +368,16 @@ class Service:
         if name == "classify":
             if not args:
                 return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("classify_usage", lang))])
-            return self.classify_command(Message(platform, chat_id, user_id, args, message_ref=message_ref))
+            return self.classify_command(Message(platform, chat_id, user_id, args, is_direct=is_direct,
+                                                 message_ref=message_ref))
+        if name in SETTINGS_COMMANDS:
+            lang = self.command_language(platform, chat_id, "", lang_hint)
+            change = etiquette.parse_command(name, args, lang, is_direct)
+            if isinstance(change, etiquette.Change) and not (is_direct or is_admin(self.admins, platform, user_id)):
+                return etiquette.denied(lang, platform, user_id)
+            return self._settings_answer(platform, chat_id, user_id, name, change, lang_hint, is_direct)
+        if name == "why":
+            return self.why_command(platform, chat_id, lang, is_direct)
         if name in ("help", "start"):
             return self.help(lang)
         if name == "digest":
@@ -256,25 +391,32 @@ class Service:
 
     # ------------------------------------------------------------------ feedback
 
-    def vote(self, platform: str, chat_id: str, user_id: str, message_id: int | str, choice: str) -> VoteResult:
-        """Record a feedback press: one vote per user per verdict, the latest one counts."""
+    def vote(self, platform: str, chat_id: str, user_id: str, message_id: int | str, choice: str,
+             *, is_direct: bool = False) -> VoteResult:
+        """Record a feedback press: one vote per user per verdict, the latest one counts. "why" (on a
+        compact reply) records nothing and answers with the whole reply."""
         try:
             mid = int(message_id)
         except (TypeError, ValueError):
             return VoteResult(False, label("vote_bad", "en"), None)
         stored = self.store.get_message(mid)
-        lang = stored.verdict.lang if stored else "en"
-        if choice not in VOTE_CHOICES:
+        chosen = self.chat_settings(platform, chat_id).lang
+        lang = chosen if chosen in ("en", "zh") else stored.verdict.lang if stored else "en"
+        if choice not in VOTE_CHOICES and choice != "why":
             return VoteResult(False, label("vote_bad", lang), None)
         if stored is None or stored.platform != platform or stored.chat_id != str(chat_id):
             return VoteResult(False, label("vote_stale", lang), None)
+        if choice == "why":
+            return VoteResult(True, "", self.stored_reply(stored, direct=is_direct))
         self.store.vote(mid, user_id, choice, platform, str(chat_id))
-        return VoteResult(True, label("vote_thanks", lang), self.stored_reply(stored))
+        return VoteResult(True, label("vote_thanks", lang), self.stored_reply(stored, direct=is_direct))
 
-    def stored_reply(self, stored: StoredMessage) -> Reply:
-        """A verdict reply rebuilt from the store, with its feedback tally."""
-        reply = self._verdict_reply(stored.verdict, stored.text, stored.id, None, judge=stored.judge,
-                                    verdicts=stored.verdicts)
+    def stored_reply(self, stored: StoredMessage, *, direct: bool = False, quote: bool = False) -> Reply:
+        """A verdict reply rebuilt from the store, in full, with its feedback tally."""
+        settings = self.chat_settings(stored.platform, stored.chat_id)
+        reply = self._verdict_reply(stored.verdict, stored.text, stored.id, None, quote=quote, judge=stored.judge,
+                                    verdicts=stored.verdicts,
+                                    **self._manner(settings, stored.verdict, direct, compact=False))
         tally = self.store.tally(stored.id)
         if tally:
             lang = reply.lang
@@ -306,12 +448,17 @@ class Service:
 
     def _verdict_reply(
         self, verdict: Verdict, text: str, message_id: int, earlier: str | None, quote: bool = False,
-        judge: str | None = None, verdicts: dict | None = None,
+        judge: str | None = None, verdicts: dict | None = None, *, lang: str | None = None, direct: bool = False,
+        compact: bool = False,
     ) -> Reply:
         """A verdict's reply. `judge` ("llm"/"rules") and `verdicts` (both judges' answers) are set
         when a model judge is configured: the reply then shows the model's reason, what the rules
-        said when they differ, and which judge decided."""
-        lang = verdict.lang
+        said when they differ, and which judge decided. `lang` overrides the verdict's language (the
+        chat's setting); `direct` words it for a one-to-one chat; `compact` gives the one- or
+        two-line form with a "Why?" button that expands it."""
+        lang = lang or verdict.lang
+        if compact:
+            return self._compact_reply(verdict, message_id, lang)
         llm = (verdicts or {}).get("llm") if judge == "llm" else None
         rules_gate = ((verdicts or {}).get("rules") or {}).get("gate")
         blocks: list[Block] = []
@@ -324,18 +471,19 @@ class Service:
             blocks += self._rules_said(verdict, rules_gate, lang)
             blocks.append(Block(kind="text", text=label("no_gate_hint", lang)))
         elif verdict.gate == 0:
-            blocks += [Block(kind="heading", text=label("no_gate", lang)), self._why_none(verdict),
+            blocks += [Block(kind="heading", text=label("no_gate", lang)), self._why_none(verdict, lang),
                        Block(kind="text", text=label("no_gate_hint", lang))]
         else:
             gate = self.rules.gates[verdict.gate]
-            status, since = self.current_status(gate, lang)
             blocks.append(Block(kind="heading", text=self._gate_title(gate, lang)))
-            blocks.append(Block(kind="field", label=label("status", lang), text=f"{status} ({since})"))
-            blocks.append(Block(kind="field", label=label("risk", lang), text=gate.risk.get(lang)))
+            blocks.append(Block(kind="field", label=label("status", lang), text=self._status_text(gate, lang)))
+            blocks.append(Block(kind="field", label=label("risk", lang), text=_rule_text(gate.risk.get(lang), lang)))
             chat = self.store.message_chat(message_id) if message_id else None
             if chat is not None:
-                n = momentum(self, *chat).get(gate.number, 0)
-                blocks.append(Block(kind="field", label=label("momentum", lang), text=label("momentum_value", lang, n=n)))
+                n = momentum(self, *chat, exclude=message_id).get(gate.number, 0)
+                key = "momentum_value_0" if n == 0 else "momentum_value_1" if n == 1 else "momentum_value"
+                blocks.append(Block(kind="field", label=label("momentum_direct" if direct else "momentum", lang),
+                                    text=label(key, lang, n=n)))
             if llm is not None and llm.get("reason"):
                 blocks.append(Block(kind="field", label=label("llm_reason", lang, model=str(llm.get("model", ""))),
                                     text=str(llm["reason"]), user_text=True))
@@ -346,9 +494,9 @@ class Service:
             ]
             if not items and llm is not None:
                 items.append(label("no_rule_evidence", lang))
-            context = [e.match for e in verdict.context if e.weight > 0][:4]
+            context = [e.match for e in verdict.context if e.weight > 0 and e.cue not in self._off_domain_terms][:4]
             if context:
-                items.append(label("context_item", lang, items=", ".join(f"“{c}”" for c in context)))
+                items.append(label("context_item", lang, items=self._quoted(context, lang)))
             blocks.append(Block(kind="list", label=label("why", lang), items=items, user_text=True))
             if llm is not None:
                 blocks += self._rules_said(verdict, rules_gate, lang)
@@ -358,7 +506,8 @@ class Service:
             blocks.append(Block(kind="field", label=label("confidence", lang),
                                 text=label(f"conf_{verdict.confidence}", lang)))
         if earlier:
-            blocks.append(Block(kind="note", text=label("seen_before", lang, date=earlier[:10])))
+            blocks.append(Block(kind="note", text=label("seen_before_direct" if direct else "seen_before", lang,
+                                                        date=earlier[:10])))
         if len(text) > MAX_CHARS:
             blocks.append(Block(kind="note", text=label("cut", lang, n=MAX_CHARS)))
         if judge == "llm" and llm is not None:
@@ -371,6 +520,38 @@ class Service:
         return Reply(kind=kind, lang=lang, blocks=blocks, verdict=verdict, message_id=message_id,
                      choices=self._choices(lang) if verdict.gate or verdict.gates else [])
 
+    def _compact_reply(self, verdict: Verdict, message_id: int, lang: str) -> Reply:
+        """Two lines: the gate and the confidence; its status and risk warning. "Why?" expands it."""
+        if verdict.gate:
+            gate = self.rules.gates[verdict.gate]
+            blocks = [
+                Block(kind="heading", text=label("compact_head", lang, gate=self._gate_title(gate, lang),
+                                                 conf=label(f"conf_{verdict.confidence}", lang))),
+                Block(kind="text", text=label("compact_body", lang, status=self._status_text(gate, lang),
+                                              risk=_rule_text(gate.risk.get(lang), lang))),
+            ]
+        else:
+            blocks = [Block(kind="heading", text=label("no_gate", lang)), self._why_none(verdict, lang)]
+        return Reply(kind="verdict" if verdict.gate else "no_gate", lang=lang, blocks=blocks, verdict=verdict,
+                     message_id=message_id, choices=[Choice(value="why", label=label("why_button", lang))])
+
+    def _status_text(self, gate: Gate, lang: str) -> str:
+        status, since = self.current_status(gate, lang)
+        return label("status_since", lang, status=_rule_text(status, lang), since=since)
+
+    def _quoted(self, words: list[str], lang: str) -> str:
+        """“a”, “b” in English; 「a」、「b」 in Chinese."""
+        return label("list_sep", lang).join(label("quoted", lang, text=w) for w in words)
+
+    @property
+    def _off_domain_terms(self) -> frozenset[str]:
+        """The rules' terms for other senses of the gates' words (bitcoin 算力, export licences, ...)."""
+        terms = self.__dict__.get("_off_terms")
+        if terms is None:
+            terms = frozenset(t for cue in self.rules.context.off_domain for t in cue.terms)
+            self.__dict__["_off_terms"] = terms
+        return terms
+
     def _rules_said(self, verdict: Verdict, rules_gate: int | None, lang: str) -> list[Block]:
         """"The rules said ..." when the model's gate differs from the rules'."""
         if rules_gate is None or rules_gate == verdict.gate:
@@ -379,15 +560,18 @@ class Service:
                 else label("no_gate_short", lang))
         return [Block(kind="field", label=label("rules_said", lang), text=said)]
 
-    def _why_none(self, verdict: Verdict) -> Block:
-        lang = verdict.lang
+    def _why_none(self, verdict: Verdict, lang: str | None = None) -> Block:
+        lang = lang or verdict.lang
         reason = verdict.reason or "no_cue"
         if reason == "off_domain":
-            items = ", ".join(f"“{e.match}”" for e in verdict.context[:4])
-            return Block(kind="text", text=label("no_gate_off_domain", lang, items=items), user_text=True)
+            # only the words that point elsewhere, not the compute words beside them
+            words = [e.match for e in verdict.context if e.cue in self._off_domain_terms] or \
+                [e.match for e in verdict.context]
+            return Block(kind="text", text=label("no_gate_off_domain", lang, items=self._quoted(words[:4], lang)),
+                         user_text=True)
         if reason == "weak" and verdict.gates:
             top = verdict.gates[0]
-            items = ", ".join(f"“{e.match}”" for e in top.evidence[:3])
+            items = self._quoted([e.match for e in top.evidence[:3]], lang)
             return Block(kind="text", text=label("no_gate_weak", lang, n=top.gate, items=items), user_text=True)
         key = {"empty": "no_gate_empty", "no_compute": "no_gate_no_compute", "not_china": "no_gate_not_china"}.get(
             reason, "no_gate_no_cue" if verdict.compute > 0 else "no_gate_no_compute"
@@ -398,13 +582,13 @@ class Service:
         blocks = [Block(kind="heading", text=label("board", lang))]
         counts = momentum(self, platform, str(chat_id)) if platform and chat_id is not None else None
         for gate in self.rules.gates.values():
-            status, since = self.current_status(gate, lang)
-            line = label("board_line", lang, n=gate.number, name=gate.name.get(lang), status=f"{status} ({since})")
+            line = label("board_line", lang, n=gate.number, name=gate.name.get(lang), status=self._status_text(gate, lang))
             if counts is not None:
                 line += label("momentum_board", lang, n=counts.get(gate.number, 0))
             blocks.append(Block(kind="text", text=line))
         src = self.rules.source
-        blocks.append(Block(kind="note", text=label("source", lang, title=src.title.get(lang), author=src.author)))
+        blocks.append(Block(kind="note", text=label("source", lang, title=_rule_text(src.title.get(lang), lang),
+                                                    author=src.author)))
         return Reply(kind="board", lang=lang, blocks=blocks)
 
     def gate_card(self, name: str, lang: str) -> Reply:
@@ -414,23 +598,25 @@ class Service:
         if gate is None:
             return Reply(kind="error", lang=lang, blocks=[
                 Block(kind="text", text=label("unknown_gate", lang, name=name[:60]), user_text=True)])
-        status, since = self.current_status(gate, lang)
         blocks = [
             Block(kind="heading", text=self._gate_title(gate, lang)),
-            Block(kind="field", label=label("definition", lang), text=gate.definition.get(lang)),
-            Block(kind="list", label=label("metrics", lang), items=gate.metrics.get(lang)),
-            Block(kind="field", label=label("status", lang), text=f"{status} ({since})"),
+            Block(kind="field", label=label("definition", lang), text=_rule_text(gate.definition.get(lang), lang)),
+            Block(kind="list", label=label("metrics", lang), items=[_rule_text(m, lang) for m in gate.metrics.get(lang)]),
+            Block(kind="field", label=label("status", lang), text=self._status_text(gate, lang)),
         ]
         history = self.store.status_history(gate.number)
         if history:
             previous = history[1] if len(history) > 1 else None
             if previous:
                 prev = previous.status_zh if lang == "zh" and previous.status_zh else previous.status_en
-                blocks.append(Block(kind="field", label=label("previous", lang), text=f"{prev} ({previous.since[:10]})"))
+                blocks.append(Block(kind="field", label=label("previous", lang),
+                                    text=label("status_since", lang, status=_rule_text(prev, lang),
+                                               since=previous.since[:10])))
             else:
                 blocks.append(Block(kind="field", label=label("previous", lang),
-                                    text=f"{gate.status.get(lang)} ({label('since_checklist', lang)})"))
-        blocks.append(Block(kind="field", label=label("risk", lang), text=gate.risk.get(lang)))
+                                    text=label("status_since", lang, status=_rule_text(gate.status.get(lang), lang),
+                                               since=label("since_checklist", lang))))
+        blocks.append(Block(kind="field", label=label("risk", lang), text=_rule_text(gate.risk.get(lang), lang)))
         return Reply(kind="gate", lang=lang, blocks=blocks)
 
     def help(self, lang: str) -> Reply:
@@ -463,7 +649,10 @@ class Service:
     def entry_reply(self, verdict: Verdict, title: str, source: str, link: str, message_id: int,
                     decision: Decision | None = None) -> Reply:
         """A feed entry posted to a chat: its headline, its source and link, then the verdict."""
-        reply = self._verdict_reply(verdict, title, message_id, None, **_judged(decision))
+        chat = self.store.message_chat(message_id)
+        settings = self.chat_settings(*chat) if chat else ChatSettings()
+        reply = self._verdict_reply(verdict, title, message_id, None, **_judged(decision),
+                                    **self._manner(settings, verdict, False))
         where = f"{source} · {link}" if link else source
         reply.blocks[0:0] = [Block(kind="quote", text=_cut(title, 300), user_text=True),
                              Block(kind="field", label=label("feed_source", reply.lang), text=_cut(where, 400),
@@ -477,7 +666,7 @@ class Service:
         Anyone in a chat may follow and unfollow feeds for it (no per-chat permissions yet)."""
         chat_id = str(chat_id)
         lang = chat_language(self, platform, chat_id, command_lang("", lang_hint))
-        fs = FeedStore(self.store)
+        fs = FeedStore(self.store, default_floor=self.default_floor)
         if name == "unfollow":
             return unfollow(fs, platform, chat_id, args, lang)
         if name == "feeds":

@@ -2,8 +2,9 @@
 
 Tables: messages (every classified message and its verdict), gate_status and gate_status_history
 (the living board), feedback (votes on verdicts), subscriptions (digests), processed_events
-(idempotency for platforms that re-send events), schema_migrations. The schema is created and
-migrated on open; each migration runs once, in order, recorded in schema_migrations.
+(idempotency for platforms that re-send events), chat_settings (how the bot behaves per chat),
+schema_migrations. The schema is created and migrated on open; each migration runs once, in order,
+recorded in schema_migrations.
 """
 
 from __future__ import annotations
@@ -269,6 +270,21 @@ def _m7_inbox(db: sqlite_utils.Database) -> None:
     db["processed_events"].add_column("owner", str)  # the inbox item that claimed the key
 
 
+def _m8_chat_settings(db: sqlite_utils.Database) -> None:
+    # How the bot behaves in each chat (bot/chatsettings.py): only values someone chose, "" = default.
+    db["chat_settings"].create(
+        {"platform": str, "chat_id": str, "mode": str, "floor": str, "format": str, "lang": str,
+         "quiet_until": str, "updated_by": str, "updated_at": str},
+        pk=("platform", "chat_id"),
+    )
+    # The digest ranks a headline by how many chats had it: an index over the headlines with a gate
+    # (chatter, most messages, never ranks). It is paid for by dropping (platform, chat_id, text_key),
+    # which (platform, chat_id, text_key, created_at) already covers: a 1,000,000-message store stays
+    # the size it was.
+    db.execute("create index idx_messages_gated_text_key on messages (text_key, created_at) where gate > 0")
+    db.execute("drop index if exists idx_messages_platform_chat_id_text_key")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
@@ -277,6 +293,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0005_judgements", _m5_judgements),
     ("0006_feeds", _m6_feeds),
     ("0007_inbox", _m7_inbox),
+    ("0008_chat_settings", _m8_chat_settings),
 ]
 
 
@@ -372,7 +389,7 @@ class Store:
             # index, a scan of the chat's whole history on every message (2.4 ms per message at 1,000
             # messages per chat, growing linearly); the text_key index finds the few same-text rows.
             earlier = self.db.execute(
-                "select min(created_at) from messages indexed by idx_messages_platform_chat_id_text_key "
+                "select min(created_at) from messages indexed by idx_messages_platform_chat_id_text_key_created_at "
                 "where platform = ? and chat_id = ? and text_key = ?",
                 [platform, chat_id, key],
             ).fetchone()[0]
@@ -731,26 +748,35 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
-    def signal_counts(self, platform: str, chat_id: str, start: str, end: str) -> dict[int, int]:
-        """Messages per gate (gate > 0) a chat saw in [start, end)."""
+    def signal_counts(self, platform: str, chat_id: str, start: str, end: str,
+                      exclude: int | None = None) -> dict[int, int]:
+        """Messages per gate (gate > 0) a chat saw in [start, end), without message `exclude`."""
         with self._lock:
             rows = self.db.execute(
                 "select gate, count(*) from messages where platform = ? and chat_id = ? and created_at >= ? "
-                "and created_at < ? and gate > 0 group by gate", [platform, str(chat_id), start, end],
+                "and created_at < ? and gate > 0 and id != ? group by gate",
+                [platform, str(chat_id), start, end, -1 if exclude is None else exclude],
             ).fetchall()
         return {gate: n for gate, n in rows}
 
     def top_items(self, platform: str, chat_id: str, start: str, end: str) -> list[tuple]:
-        """(gate, text_key, times, latest, text, source, link) per distinct headline with a gate in [start, end).
+        """(gate, text_key, times, latest, text, source, link, confidence rank, chats) per distinct headline
+        with a gate in [start, end).
 
-        source and link are a feed entry's (None for pasted messages)."""
+        source and link are a feed entry's (None for pasted messages); the confidence rank is the
+        best of the headline's verdicts here (3 high, 2 medium, 1 low); chats counts every chat
+        that had the same headline in the window, this one included."""
         with self._lock:
             return self.db.execute(
+                "select t.*, (select count(distinct o.platform || ':' || o.chat_id) from messages o "
+                "indexed by idx_messages_gated_text_key "
+                "where o.text_key = t.text_key and o.gate > 0 and o.created_at >= ? and o.created_at < ?) as chats from ("
                 "select gate, text_key, count(*) as n, max(created_at) as latest, substr(min(text), 1, 2000), "
-                "max(source), max(link) "
+                "max(source), max(link), max(case confidence when 'high' then 3 when 'medium' then 2 "
+                "when 'low' then 1 else 0 end) as rank "
                 "from messages where platform = ? and chat_id = ? and created_at >= ? and created_at < ? "
-                "and gate > 0 group by gate, text_key order by gate, n desc, latest desc",
-                [platform, str(chat_id), start, end],
+                "and gate > 0 group by gate, text_key) t order by gate, rank desc, chats desc, latest desc",
+                [start, end, platform, str(chat_id), start, end],
             ).fetchall()
 
     def chat_languages(self, platform: str, chat_id: str, limit: int = 200) -> dict[str, int]:
@@ -781,6 +807,15 @@ class Store:
                 "order by n desc, max(f.created_at) desc limit ?",
                 [platform, str(chat_id), start, end, limit],
             ).fetchall()
+
+    def latest_answered(self, platform: str, chat_id: str) -> StoredMessage | None:
+        """The chat's latest message the bot replied to; else its latest pasted message (not a feed entry)."""
+        with self._lock:
+            row = self.db.execute(
+                "select coalesce((select max(id) from messages where platform = ? and chat_id = ? "
+                "and reply_ref is not null), (select max(id) from messages where platform = ? and chat_id = ? "
+                "and source is null))", [platform, str(chat_id), platform, str(chat_id)]).fetchone()
+        return self.get_message(row[0]) if row and row[0] is not None else None
 
     def message_chat(self, message_id: int) -> tuple[str, str] | None:
         with self._lock:

@@ -16,7 +16,8 @@ Conversation rules (the service decides what to say; this module decides when to
 - at start the bot token is checked (auth.test) and, in Socket Mode, the app token
   (apps.connections.open): a token Slack rejects stops the process, network trouble is retried;
 - a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
-- replies always go into the thread of the pasted message.
+- replies always go into the thread of the pasted message;
+- who is a workspace admin (for /settings) is asked of Slack with users.info.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class SlackAdapter:
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
         self._register()
+        service.admin_checks[PLATFORM] = self.is_workspace_admin
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -488,9 +490,10 @@ class SlackAdapter:
     async def _on_command(self, body: dict, respond: Any) -> None:
         try:
             name = str(body.get("command") or "").lstrip("/")
+            channel = str(body.get("channel_id") or "")
             reply = await self.service.ahandle_command(
-                PLATFORM, str(body.get("channel_id") or ""), str(body.get("user_id") or ""), name,
-                unescape(str(body.get("text") or "")), None,
+                PLATFORM, channel, str(body.get("user_id") or ""), name, unescape(str(body.get("text") or "")), None,
+                is_direct=channel.startswith("D") or body.get("channel_name") == "directmessage",
             )
             in_channel = not reply.ephemeral
             if reply.image:  # a chart goes to the channel as a file; a response_url takes no files
@@ -521,7 +524,8 @@ class SlackAdapter:
                 log.info("slack: malformed vote payload ignored (action %s)", action.get("action_id"))
                 return
             message_id, choice = parsed
-            result = self.service.vote(PLATFORM, channel, user, message_id, choice)
+            result = await self.service.apress(PLATFORM, channel, user, message_id, choice,
+                                               is_direct=channel.startswith("D"))
             if not result.ok or result.reply is None:
                 await self._notify(channel, user, result.notice, container)
                 return
@@ -538,6 +542,17 @@ class SlackAdapter:
                 await respond(text=text, blocks=blocks, replace_original=True)
         except Exception:  # noqa: BLE001
             log.exception("slack: handling a vote failed")
+
+    async def is_workspace_admin(self, channel: str, user: str) -> bool:
+        """users.info: workspace admins and owners may change a channel's settings (needs users:read)."""
+        try:
+            resp = await self.client.users_info(user=user)
+        except Exception as exc:  # noqa: BLE001 - e.g. missing_scope, user_not_found: not an admin
+            status = getattr(getattr(exc, "response", None), "status_code", "")
+            log.info("slack: users.info failed: %s %s", type(exc).__name__, status)
+            return False
+        info = resp.get("user") or {}
+        return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 
     async def _notify(self, channel: str, user: str, notice: str, container: dict) -> None:
         try:

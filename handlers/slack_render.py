@@ -15,6 +15,7 @@ from typing import Any
 from gatebot.reply import Block, Reply
 
 ACTION_PREFIX = "gatebot_vote"
+SETTINGS_TARGET = "settings"  # a settings button's value names this instead of a message id
 VOTE_BLOCK_ID = "gatebot_vote"
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -93,49 +94,59 @@ def render_block(block: Block) -> list[dict[str, Any]]:
     return [_section(escape(block.text))]  # "text"
 
 
-def vote_value(message_id: int, choice: str) -> str:
+def vote_value(message_id: int | str, choice: str) -> str:
     return f"{message_id}:{choice}"
 
 
-def parse_vote_value(value: object) -> tuple[int, str] | None:
-    """"<message_id>:<choice>" -> (message_id, choice); None if malformed."""
+def parse_vote_value(value: object) -> tuple[int | str, str] | None:
+    """"<message_id>:<choice>" -> (message_id, choice), or ("settings", "mode=off") for a settings
+    button; None if malformed."""
     if not isinstance(value, str) or value.count(":") != 1:
         return None
     mid, choice = value.split(":")
-    if not mid.isdigit() or not choice or len(choice) > 10:
+    if not choice or len(choice) > 20:
+        return None
+    if mid == SETTINGS_TARGET:
+        return mid, choice
+    if not mid.isdigit():
         return None
     return int(mid), choice
 
 
-def vote_actions(reply: Reply) -> dict[str, Any] | None:
-    if not reply.choices or reply.message_id is None:
-        return None
-    elements = []
-    for choice in reply.choices[:25]:
+def vote_actions(reply: Reply) -> list[dict[str, Any]]:
+    """The reply's buttons: one actions block for a verdict's (or "Why?"), one per setting on the settings page."""
+    blocks: list[dict[str, Any]] = []
+    group = None
+    for choice in reply.choices:
+        target = choice.target or reply.message_id
+        if target is None:
+            continue
         button: dict[str, Any] = {
             "type": "button",
             "action_id": f"{ACTION_PREFIX}_{choice.value}",
             "text": {"type": "plain_text", "text": choice.label[:MAX_BUTTON_TEXT] or choice.value, "emoji": True},
-            "value": vote_value(reply.message_id, choice.value),
+            "value": vote_value(target, choice.value),
         }
         if choice.value == "right":
             button["style"] = "primary"
-        elements.append(button)
-    return {"type": "actions", "block_id": VOTE_BLOCK_ID, "elements": elements}
+        if not blocks or choice.group != group or len(blocks[-1]["elements"]) >= 25:
+            block_id = f"{VOTE_BLOCK_ID}_{choice.group}" if choice.group else VOTE_BLOCK_ID
+            blocks.append({"type": "actions", "block_id": block_id, "elements": []})
+        blocks[-1]["elements"].append(button)
+        group = choice.group
+    return blocks
 
 
 def render_blocks(reply: Reply) -> list[dict[str, Any]]:
-    """The reply's blocks as Block Kit, with feedback buttons last; never more than 50 blocks."""
+    """The reply's blocks as Block Kit, with its buttons last; never more than 50 blocks."""
     actions = vote_actions(reply)
-    room = MAX_BLOCKS - (1 if actions else 0)
+    room = MAX_BLOCKS - len(actions)
     out: list[dict[str, Any]] = []
     for block in reply.blocks:
         out.extend(render_block(block))
     if len(out) > room:
         out = out[: room - 1] + [{"type": "context", "elements": [{"type": "mrkdwn", "text": "…"}]}]
-    if actions:
-        out.append(actions)
-    return out
+    return out + actions
 
 
 def fallback_text(reply: Reply) -> str:

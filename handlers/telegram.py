@@ -7,12 +7,14 @@ checks the X-Telegram-Bot-Api-Secret-Token header (403 without the right one), a
 into the PTB Application's update queue.
 
 What the bot answers:
-- groups/supergroups: text (or a caption) that touches a gate, messages that mention the bot or
-  reply to it, and commands (/gates, /gates@thisbot; /cmd@otherbot is left alone). Chatter: silence.
+- groups/supergroups: what the service decides to answer (a gate headline at the group's confidence
+  floor, as its /settings allow), messages that mention the bot or reply to it, and commands
+  (/gates, /gates@thisbot; /cmd@otherbot is left alone). Chatter: silence.
 - direct chats: always.
 - messages from bots, itself included, are ignored; every command goes to the service as is.
-- inline keyboard under each verdict; a press is stored through `service.vote`, answered with
-  answerCallbackQuery and the message is edited to show the tally.
+- inline keyboard under each verdict (or a compact reply's "Why?", or the settings page's); a press
+  goes to `service.apress`, is answered with answerCallbackQuery and the message is edited.
+- who administers a group (for /settings) is asked of Telegram with getChatMember.
 
 Sending goes through AIORateLimiter (group and overall limits, RetryAfter retried `max_retries`
 times) and our own bounded backoff for network errors. The token never reaches the logs: httpx,
@@ -50,7 +52,7 @@ from telegram import (
 from telegram import (
     Message as TgMessage,
 )
-from telegram.constants import ChatType, MessageEntityType, ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType, ParseMode
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -71,6 +73,7 @@ PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024  # a photo's caption
+ANONYMOUS_ADMIN = "1087968824"  # @GroupAnonymousBot: the sender of an anonymous admin's messages
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 
 log = logging.getLogger("gatebot.telegram")
@@ -219,6 +222,7 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
+        service.admin_checks[PLATFORM] = self.is_chat_admin
         self.application.add_error_handler(self._on_error)
         self.username: str = ""
         self.bot_id: int = 0
@@ -463,7 +467,7 @@ class TelegramAdapter:
                 return  # /cmd@otherbot
             lang_hint = user.language_code if user is not None else None
             reply = await self.service.ahandle_command(PLATFORM, chat_id, user_id, name.lower(), args,
-                                                       lang_hint=lang_hint, message_ref=ref)
+                                                       lang_hint=lang_hint, message_ref=ref, is_direct=is_direct)
             if not is_direct and not target and reply.kind == "unknown":
                 return  # an unknown bare /cmd in a group is probably for another bot
         else:
@@ -483,9 +487,11 @@ class TelegramAdapter:
         message_id, choice = parse_callback(query.data)
         message = query.message
         chat_id = str(message.chat.id) if message is not None else ""
-        result = self.service.vote(PLATFORM, chat_id, str(query.from_user.id), message_id, choice)
+        is_direct = message is not None and message.chat.type == ChatType.PRIVATE
+        result = await self.service.apress(PLATFORM, chat_id, str(query.from_user.id), message_id, choice,
+                                           is_direct=is_direct)
         try:
-            await self._retry(lambda: query.answer(result.notice[:200], show_alert=not result.ok))
+            await self._retry(lambda: query.answer(result.notice[:200] or None, show_alert=not result.ok))
         except BadRequest as exc:  # e.g. the query is too old to answer
             log.info("telegram: answerCallbackQuery failed: %s", exc)
         if not result.ok or result.reply is None or message is None or not isinstance(message, TgMessage):
@@ -498,6 +504,17 @@ class TelegramAdapter:
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
+        """getChatMember: the chat's creator and administrators (and anonymous admins) may change its settings."""
+        if user_id == ANONYMOUS_ADMIN:  # only administrators can post as the group itself
+            return True
+        try:
+            member = await self._retry(lambda: self.application.bot.get_chat_member(int(chat_id), int(user_id)))
+        except (BadRequest, Forbidden, ValueError) as exc:  # e.g. a user who left, a chat the bot left
+            log.info("telegram: getChatMember failed: %s", type(exc).__name__)
+            return False
+        return member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 
     # ------------------------------------------------------------------ errors
 

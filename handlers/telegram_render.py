@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from gatebot.reply import Block, Reply
+from gatebot.reply import Block, Reply, colon
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 TELEGRAM_LIMIT = 4096
@@ -64,19 +64,20 @@ class Unit:
         return f"{self.prefix}{esc(cut.rstrip())}{ELLIPSIS}{self.suffix}"
 
 
-def _label(text: str) -> str:
-    return f"<b>{esc(text)}:</b>"
+def _label(text: str, lang: str = "en") -> str:
+    sep = colon(lang)
+    return f"<b>{esc(text)}{sep.rstrip()}</b>{sep[len(sep.rstrip()):]}"
 
 
-def block_units(block: Block) -> list[Unit]:
+def block_units(block: Block, lang: str = "en") -> list[Unit]:
     kind = block.kind
     if kind == "heading":
         return [Unit("<b>", line, "</b>") for line in block.text.splitlines() or [""]]
     if kind == "field":
-        prefix = f"{_label(block.label)} " if block.label else ""
+        prefix = _label(block.label, lang) if block.label else ""
         return [Unit(prefix, block.text, "")]
     if kind == "list":
-        units = [Unit(_label(block.label), "", "")] if block.label else []
+        units = [Unit(_label(block.label, lang).rstrip(), "", "")] if block.label else []
         return units + [Unit("• ", item, "") for item in block.items]
     if kind == "quote":
         return [Unit("<blockquote>", block.text, "</blockquote>")]
@@ -91,7 +92,7 @@ def render_chunks(reply: Reply, limit: int = TELEGRAM_LIMIT, max_chunks: int = M
     Units are packed greedily; a unit too long for a message on its own is cut with an ellipsis;
     whatever does not fit in `max_chunks` messages is cut, and the last message ends with "…".
     """
-    units = [u for b in reply.blocks for u in block_units(b)]
+    units = [u for b in reply.blocks for u in block_units(b, reply.lang)]
     chunks: list[str] = []
     current = ""
     for unit in units:
@@ -121,7 +122,7 @@ def render_single(reply: Reply, limit: int = TELEGRAM_LIMIT) -> str:
     return render_chunks(reply, limit, max_chunks=1)[0]
 
 
-def callback_data(message_id: int, value: str) -> str | None:
+def callback_data(message_id: int | str, value: str) -> str | None:
     data = f"{VOTE_PREFIX}:{message_id}:{value}"
     return data if len(data.encode("utf-8")) <= CALLBACK_LIMIT else None
 
@@ -135,14 +136,19 @@ def parse_callback(data: str | None) -> tuple[str | None, str]:
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """The feedback buttons, three to a row: Right, Gate 1, Gate 2 / Gate 3, Gate 4, None."""
-    if not reply.choices or reply.message_id is None:
-        return None
-    buttons = []
+    """The reply's buttons: feedback three to a row (Right, Gate 1, Gate 2 / Gate 3, Gate 4, None),
+    a compact reply's "Why?", or the settings page's, one row per setting."""
+    rows: list[list[InlineKeyboardButton]] = []
+    group = None
     for choice in reply.choices:
-        data = callback_data(reply.message_id, choice.value)
-        if data is not None:
-            buttons.append(InlineKeyboardButton(choice.label[:64], callback_data=data))
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup([buttons[i:i + 3] for i in range(0, len(buttons), 3)])
+        target = choice.target or reply.message_id
+        data = callback_data(target, choice.value) if target is not None else None
+        if data is None:
+            continue
+        button = InlineKeyboardButton(choice.label[:64], callback_data=data)
+        if rows and choice.group == group and (group or len(rows[-1]) < 3):
+            rows[-1].append(button)
+        else:
+            rows.append([button])
+        group = choice.group
+    return InlineKeyboardMarkup(rows) if rows else None

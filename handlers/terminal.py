@@ -24,7 +24,7 @@ async def handle_line(service: Service, line: str, user: str) -> Reply | None:
         return None
     if line.startswith("/") and len(line) > 1:
         name, _, args = line[1:].partition(" ")
-        return await service.ahandle_command(PLATFORM, "terminal", user, name, args)
+        return await service.ahandle_command(PLATFORM, "terminal", user, name, args, is_direct=True)
     return await service.ahandle_message(Message(PLATFORM, "terminal", user, line, is_direct=True))
 
 

@@ -111,8 +111,9 @@ def test_chat_piped_uses_gatebot_db(tmp_path):
     assert out.returncode == 0, out.stderr.decode()
     text = out.stdout.decode()
     assert text.startswith("第三道门·软件生态成熟")
-    assert "The four gates of domestic AI compute" in text and "No gate." in text
-    assert "Gate 1 · Policy procurement" in text
+    # no locale in a terminal: commands answer in the language of the chat's headlines so far
+    assert "国产算力兑现的四道门" in text and "No gate." in text
+    assert "第一道门·政策采购" in text
     import sqlite_utils
 
     assert sqlite_utils.Database(db)["messages"].count == 3

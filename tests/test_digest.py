@@ -90,12 +90,33 @@ def test_top_items_deduplicated_at_most_three_with_links(svc, clock):
     digest = compute_digest(svc, "telegram", "c1")
     items = {g.gate: g.items for g in digest.gates}[1]
     assert len(items) == 3
-    assert items[0][1] == 3 and items[0][2] == "https://example.com/bytedance"
-    assert items[1][0] == G1[1] and items[1][1] == 2
-    assert items[2][0] == G1[4]  # ties broken by latest first
+    merged = [(times, url) for text, times, url in items if text.lower().startswith(G1[0].lower())]
+    assert merged == [(3, "https://example.com/bytedance")]
     text = build_digest(svc, "telegram", "c1").plain()
     assert "(×3)" in text and "https://example.com/bytedance" in text
     assert text.lower().count("bytedance orders") == 1
+
+
+def test_top_items_ranked_by_confidence_then_chats_then_time(svc, clock):
+    base = T0 - timedelta(hours=10)
+    low = "Baidu orders Kunlun chips worth $1B"  # medium confidence
+    post(svc, clock, base, G1[0])  # high, only here, the earliest
+    post(svc, clock, base + timedelta(minutes=1), G1[1])  # high, pasted in two more chats
+    post(svc, clock, base + timedelta(minutes=2), G1[1], chat="c2")
+    post(svc, clock, base + timedelta(minutes=3), G1[1], chat="c3", platform="slack")
+    for i in range(4):  # pasted four times here, in two other chats too, but only medium confidence
+        post(svc, clock, base + timedelta(minutes=20 + i), low)
+    post(svc, clock, base + timedelta(minutes=30), low, chat="c2")
+    post(svc, clock, base + timedelta(minutes=31), low, chat="c4")
+    post(svc, clock, base + timedelta(minutes=40), G1[3])  # high, only here, the latest
+    clock.now = T0
+    assert [svc.classifier.classify(t).confidence for t in (G1[0], G1[1], G1[3], low)] == [
+        "high", "high", "high", "medium"]
+    items = [text for text, _times, _url in {g.gate: g.items for g in compute_digest(svc, "telegram", "c1").gates}[1]]
+    # confidence first (the medium one, pasted most, never outranks a high one), then chats, then time
+    assert items == [G1[1], G1[3], G1[0]]
+    c4 = [text for text, _t, _u in {g.gate: g.items for g in compute_digest(svc, "telegram", "c4").gates}[1]]
+    assert c4 == [low]
 
 
 def test_quiet_day_is_short_not_silent(svc, clock):
@@ -305,9 +326,10 @@ def test_board_and_verdict_show_momentum(svc, clock):
     assert "2 · Real deployment" in board and "· 7 days here: 0" in board
     assert "7 days here" not in svc.board("en").plain()  # no chat: the plain board, as before
     reply = svc.handle_message(Message("telegram", "c1", "u1", G1[3], addressed=True))
-    assert "This chat, last 7 days: 3 signal(s) for this gate" in reply.plain()
+    # the message being answered is not counted: two before it in the last 7 days
+    assert "This chat, last 7 days: 2 other signals for this gate" in reply.plain()
     zh = cmd(svc, "gates", lang_hint="zh").plain()
-    assert "本群近7日:3 条" in zh
+    assert "近7日：3 条" in zh and "本群" not in zh
 
 
 # ----------------------------------------------------------------------------- CLI

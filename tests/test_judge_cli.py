@@ -81,7 +81,7 @@ def test_chat_uses_the_model_and_falls_back(tmp_path: Path) -> None:
     first, second, board = text.split("\n\n")[:3]
     assert first.startswith("Gate 2 · Real deployment") and first.endswith(f"Judged by {MODEL}.")
     assert "The rules said: Gate 1 · Policy procurement" in first
-    assert second.startswith("第三道门·软件生态成熟") and second.endswith("由规则判断(模型未能作答)。")
+    assert second.startswith("第三道门·软件生态成熟") and second.endswith("由规则判断（模型未能作答）。")
     assert board.startswith("The four gates")
     err = out.stderr.decode()
     assert "Traceback" not in err and KEY not in err

@@ -25,7 +25,7 @@ def test_chinese_input_gets_a_chinese_reply(testbot):
     text = reply.plain()
     assert reply.lang == "zh"
     assert text.startswith("第三道门·软件生态成熟")
-    assert "风险提示: 这道门决定了算力\"护城河\"有多深。" in text
+    assert "风险提示：这道门决定了算力「护城河」有多深。" in text
 
 
 def test_group_chatter_is_silent_but_stored(testbot, store):

@@ -13,6 +13,8 @@
 - `delays[method] = seconds` holds each answer back (in-flight work at shutdown).
 - `tokens`: when set, a call whose bearer token is not in it gets Slack's {"ok": false,
   "error": "invalid_auth"} (HTTP 200, as Slack answers).
+- users.info answers from `users` (id -> extra fields such as {"is_admin": True}); unknown ids get
+  user_not_found.
 - `wait_for(method, n, timeout)` polls the record with a bounded wait.
 
 Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
@@ -53,6 +55,7 @@ class FakeSlackAPI:
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes posted to its upload URL
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.users: dict[str, dict[str, Any]] = {}  # user id -> users.info fields (is_admin, is_owner, ...)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -64,6 +67,7 @@ class FakeSlackAPI:
     async def start(self) -> FakeSlackAPI:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads some methods (users.info) with GET
         app.router.add_post("/response/{rid}", self._response_url)
         app.router.add_get("/ws", self._ws)
         app.router.add_post("/upload/{file_id}", self._upload)
@@ -184,6 +188,13 @@ class FakeSlackAPI:
                 return {"ok": False, "error": "invalid_channel"}
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", ""), "name":
                                            self.upload_requests[f["id"]]["filename"]} for f in files]}
+        if method == "users.info":
+            user = params.get("user")
+            if user not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "name": f"user-{user}", "deleted": False,
+                                         "is_bot": False, "is_admin": False, "is_owner": False,
+                                         "is_primary_owner": False, **self.users[user]}}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/ws"}
         return {"ok": True}

@@ -129,6 +129,7 @@ class FakeTelegram:
         self.delays: dict[str, float] = {}  # method -> seconds to hold each answer (in-flight tests)
         self.webhook: dict[str, Any] | None = None
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) -> message
+        self.members: dict[tuple[int, int], str] = {}  # (chat, user) -> "creator" | "administrator"; else "member"
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = {}
         self._cond: asyncio.Condition | None = None
@@ -425,6 +426,23 @@ class FakeTelegram:
 
     async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         return True
+
+    async def api_getChatMember(self, p: dict[str, Any]) -> Any:
+        """A ChatMember in the Bot API's shape: the status set in `members`, else an ordinary member."""
+        chat_id, user_id = int(p["chat_id"]), int(p["user_id"])
+        if chat_id > 0 and chat_id != user_id:
+            return 400, "Bad Request: member not found"
+        user = {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+        status = self.members.get((chat_id, user_id), "member")
+        if status == "creator":
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if status == "administrator":
+            rights = dict.fromkeys(("can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                                    "can_restrict_members", "can_change_info", "can_invite_users",
+                                    "can_post_stories", "can_edit_stories", "can_delete_stories"), True)
+            return {"status": "administrator", "user": user, "can_be_edited": False, "is_anonymous": False,
+                    "can_promote_members": False, **rights}
+        return {"status": "member", "user": user}
 
     async def api_sendPhoto(self, p: dict[str, Any]) -> Any:
         """A photo upload: the bytes must be a PNG or JPEG of at most 10 MB; the caption at most 1024."""
