@@ -23,7 +23,7 @@ from .models import Evidence, GateScore, Verdict
 from .ruleset import Cue, RuleSet
 from .text import Folded, fold, fold_phrase, language_of
 
-MAX_CHARS = 20_000  # headlines are short; a pasted article is cut here before matching
+MAX_CHARS = 4_000  # a headline, its description, a lead paragraph: a pasted article is cut here before matching
 
 
 @dataclass(frozen=True, slots=True)

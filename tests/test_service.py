@@ -87,7 +87,7 @@ def test_classify_command_always_answers_and_quotes(testbot):
 def test_bad_input_is_answered_and_nothing_lost(testbot, store):
     huge = "ByteDance orders Ascend chips. " + "x" * 100_000
     reply = testbot.push(huge, direct=True)
-    assert "Only the first 20,000 characters were read" in reply.plain()
+    assert "Only the first 4,000 characters were read" in reply.plain()
     row = next(store.db["messages"].rows_where(order_by="id desc", limit=1))
     assert row["text_len"] == len(huge)
     assert testbot.push("\x00\x00", direct=True).kind == "no_gate"
