@@ -83,10 +83,10 @@ def _judge(settings, rules, store=None):
 
 def _judge_with_store(settings, rules):
     """The model judge with its answers cached in the store (GATEBOT_DB); None when not configured."""
-    from .store import Store
-
     if not (settings.gatebot_llm_url or "").strip() or settings.gatebot_llm_mode == "off":
         return None
+    from .store import Store  # imported only when needed: sqlite-utils alone costs ~0.15 s of start-up
+
     _judge(settings, rules)  # configuration problems first, before a database file is created
     try:
         store = Store(settings.gatebot_db)
