@@ -101,7 +101,9 @@ def _api_error(exc: Exception) -> str:
     """A log-safe description of a Web API failure (never the request headers or token)."""
     if isinstance(exc, SlackApiError):
         resp = exc.response
-        return f"{resp.status_code} {resp.get('error') if hasattr(resp, 'get') else ''}".strip()
+        data = getattr(resp, "data", None)  # a dict for JSON answers; text (an HTML error page) otherwise
+        error = data.get("error", "") if isinstance(data, dict) else ""
+        return f"{getattr(resp, 'status_code', '')} {error}".strip()
     return type(exc).__name__
 
 

@@ -154,3 +154,17 @@ def test_replayed_signed_command_runs_once_also_after_restart(tmp_path, rules, c
             assert len(fake.responses) == 1 and "A crack has opened" in json.dumps(fake.responses[0].params)
 
     asyncio.run(asyncio.wait_for(main(), 45))
+
+
+def test_slack_api_errors_with_a_non_json_body_are_described_not_raised():
+    from gatebot.handlers.slack import _api_error
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+    def response(data):
+        return AsyncSlackResponse(client=None, http_verb="POST", api_url="https://slack.test/api/chat.postMessage",
+                                  req_args={}, data=data, headers={}, status_code=405)
+
+    assert _api_error(SlackApiError("bad", response("<html>Method Not Allowed</html>"))) == "405"
+    assert _api_error(SlackApiError("bad", response({"ok": False, "error": "channel_not_found"}))) == \
+        "405 channel_not_found"
