@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 import yaml
 from fakes.feed_site import FeedSite, Item, rss20
@@ -20,13 +19,11 @@ from fakes.telegram_api import sent_texts
 from gatebot.feeds import FeedReader
 from gatebot.feedstore import FeedStore
 from gatebot.fetch import AddressGuard
-from gatebot.handlers.run import serve
 from gatebot.poller import FeedPoller
 from gatebot.service import Service
-from gatebot.settings import Settings
 from gatebot.store import Store
 from gatebot.weekly import next_weekly, weekly_tick
-from test_slack import CHANNEL, SECRET, TOKEN, Bot, free_port
+from test_slack import CHANNEL, serving
 from test_telegram import GROUP, polling_bot, reply_to, run
 
 OPEN = AddressGuard(allow_private=True)
@@ -121,24 +118,11 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
 @asynccontextmanager
 async def slack_app(db: Path, fake: FakeSlackAPI, rules, classifier):
     """The whole `gatebot run` (serve) in Slack HTTP mode, with the feed poller ticking fast."""
-    port = free_port()
-    settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
-                        slack_api_url=fake.base_url, gatebot_http_host="127.0.0.1", gatebot_http_port=port,
-                        telegram_bot_token=None, gatebot_db=str(db))
-    store = Store(db)
-    service = Service(rules, store, classifier)
+    service = Service(rules, Store(db), classifier)
     service.feeds = poller_for(service)
     service.feeds.tick = 0.05
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(service, settings, stop, ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
-        async with aiohttp.ClientSession() as http:
-            yield Bot(http, f"http://127.0.0.1:{port}", service, fake)
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 30) == 0
-        store.close()
+    async with serving(service, fake) as bot:
+        yield bot
 
 
 def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules, classifier, site: FeedSite) -> None:

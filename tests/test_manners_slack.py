@@ -24,12 +24,11 @@ import pytest
 import yaml
 from fakes.slack_api import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlackAPI
 from gatebot.classifier import Classifier
-from gatebot.handlers.run import serve
 from gatebot.ruleset import RuleSet
 from gatebot.service import Service
-from gatebot.settings import Settings
 from gatebot.store import Store
 from headlines import pick
+from test_slack import serving
 
 pytestmark = pytest.mark.slow
 
@@ -169,23 +168,10 @@ class TaggedSlack(FakeSlackAPI):
 
 @asynccontextmanager
 async def running(db: Path, fake: FakeSlackAPI, rules: RuleSet, classifier: Classifier, clock: Clock):
-    port = free_port()
-    settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
-                        slack_api_url=fake.base_url, gatebot_http_host="127.0.0.1", gatebot_http_port=port,
-                        telegram_bot_token=None, gatebot_db=str(db))
-    store = Store(db, clock=clock)
-    service = Service(rules, store, classifier, clock=clock)
+    service = Service(rules, Store(db, clock=clock), classifier, clock=clock)
     service.admins = frozenset({BOSS})
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(service, settings, stop, ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
-        async with aiohttp.ClientSession() as http:
-            yield Bot(http, f"http://127.0.0.1:{port}", service, fake)
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 30) == 0
-        store.close()
+    async with serving(service, fake, Bot) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -97,23 +97,30 @@ class Bot:
 
 
 @asynccontextmanager
-async def running(db: Path, fake: FakeSlackAPI, rules, classifier):
+async def serving(service: Service, fake: FakeSlackAPI, bot_class: type | None = None):
+    """The whole `gatebot run` (serve) in Slack HTTP mode around `service`, against `fake`; closes its store.
+
+    Yields `bot_class(http, url, service, fake)` (default: this module's Bot)."""
     port = free_port()
     settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
                         slack_api_url=fake.base_url, gatebot_http_host="127.0.0.1", gatebot_http_port=port,
-                        telegram_bot_token=None, gatebot_db=str(db))
-    store = Store(db)
-    service = Service(rules, store, classifier)
+                        telegram_bot_token=None, gatebot_db=str(service.store.path))
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(service, settings, stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
         async with aiohttp.ClientSession() as http:
-            yield Bot(http, f"http://127.0.0.1:{port}", service, fake)
+            yield (bot_class or Bot)(http, f"http://127.0.0.1:{port}", service, fake)
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
-        store.close()
+        service.store.close()
+
+
+@asynccontextmanager
+async def running(db: Path, fake: FakeSlackAPI, rules, classifier):
+    async with serving(Service(rules, Store(db), classifier), fake) as bot:
+        yield bot
 
 
 def scenario(tmp_path: Path, rules, classifier):
