@@ -10,7 +10,7 @@ import pytest
 from gatebot.checks import check_model
 from gatebot.classifier import Classifier
 from gatebot.model import MODEL_FILE, GateModel, ModelError
-from gatebot.train import featurised, final_weights
+from gatebot.train import MIN_WEIGHT, featurised, final_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,11 +27,20 @@ def test_the_model_ships_and_matches_the_rule_and_corpus_files(rules, classifier
 
 @pytest.mark.slow
 def test_retraining_reproduces_the_shipped_weights(rules, classifier):
+    # Another BLAS build or CPU moves weights in their last digits, so a feature sitting at the pruning
+    # edge (MIN_WEIGHT) may be written on one machine and dropped on another. Compare the weights as
+    # vectors (a dropped feature weighs zero), never the exact feature set.
     intercept, weights = final_weights(featurised(rules, ROOT / "data"))
     shipped = classifier.model.data
-    assert set(weights) == set(shipped.weights)
-    worst = max(abs(a - b) for name, w in weights.items() for a, b in zip(w, shipped.weights[name], strict=True))
+    zero = [0.0] * len(shipped.intercept)
+    names = set(weights) | set(shipped.weights)
+    worst = max(abs(a - b) for name in names
+                for a, b in zip(weights.get(name, zero), shipped.weights.get(name, zero), strict=True))
     assert worst < 5e-3
+    # A feature in one set only must be one that sits near the pruning edge, not a real disagreement.
+    in_one = names - (set(weights) & set(shipped.weights))
+    assert [name for name in in_one if max(map(abs, weights.get(name) or shipped.weights[name])) >= 2 * MIN_WEIGHT] == []
+    assert len(in_one) < 0.01 * len(names)
     assert all(abs(a - b) < 5e-3 for a, b in zip(intercept, shipped.intercept, strict=True))
 
 
