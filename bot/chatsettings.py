@@ -73,7 +73,7 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 def load(store: Store, platform: str, chat_id: str) -> ChatSettings:
-    with store._lock:
+    with store.lock:
         row = store.db.execute(
             "select mode, floor, format, lang, quiet_until, updated_by, updated_at from chat_settings "
             "where platform = ? and chat_id = ?", [platform, str(chat_id)]).fetchone()
@@ -85,10 +85,10 @@ def save(store: Store, platform: str, chat_id: str, user_id: str, **fields: str)
     unknown = set(fields) - {"mode", "floor", "format", "lang", "quiet_until"}
     if unknown:
         raise ValueError(f"unknown chat settings: {sorted(unknown)}")
-    with store._lock, store.db.conn:
+    with store.lock, store.db.conn:
         current = load(store, platform, chat_id)
         row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "floor": current.floor,
                "format": current.format, "lang": current.lang, "quiet_until": current.quiet_until,
                **fields, "updated_by": str(user_id), "updated_at": iso(store.clock())}
-        store.db["chat_settings"].upsert(row, pk=("platform", "chat_id"))
+        store.db.table("chat_settings").upsert(row, pk=("platform", "chat_id"))
     return load(store, platform, chat_id)

@@ -13,6 +13,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .models import Verdict
@@ -26,7 +27,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -37,7 +38,7 @@ def _rules_and_classifier():
 
     settings = load_settings()
     try:
-        rules = load_rules(settings.gatebot_rules)
+        rules = load_rules(Path(settings.gatebot_rules) if settings.gatebot_rules else None)
     except RulesError as exc:
         raise UsageError(f"invalid rules, run `gatebot rules check`: {exc.problems[0]}") from None
     return settings, rules, Classifier(rules)
@@ -226,15 +227,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_gates(args: argparse.Namespace) -> int:
+    from . import answers
+
     _, service = _service()
-    lang = args.lang
-    print(service.board(lang).plain())
+    view = answers.load_view(service.store, service.clock())  # the board without a chat's momentum
+    print(answers.board(service.rules, view, args.lang).plain())
     return EXIT_OK
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from . import answers
+
     _, service = _service()
-    reply = service.gate_card(" ".join(args.name), args.lang)
+    reply = answers.gate_card(service.rules, service.store, " ".join(args.name), args.lang)
     if reply.kind != "gate":
         raise UsageError(" ".join(reply.plain().split()))
     print(reply.plain())
@@ -386,7 +391,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
     root = args.dir or load_settings().gatebot_rules
     try:
-        rules = load_rules(root)
+        rules = load_rules(Path(root) if root else None)
     except RulesError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -425,7 +430,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     root = args.dir or load_settings().gatebot_rules
     try:
-        rules = load_rules(root)
+        rules = load_rules(Path(root) if root else None)
     except RulesError as exc:
         print(f"gatebot train: the rule files have problems; run `gatebot rules check`: {exc.problems[0]}",
               file=sys.stderr)

@@ -15,12 +15,12 @@ column (an admin writes for the chat they are in; a translation can be set later
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from . import chatsettings
+from .context import chat_majority, decide_language
 from .reply import Block, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
 from .store import Store, iso, text_key
@@ -84,20 +84,13 @@ def _cut(text: str, n: int = ITEM_CHARS) -> str:
 # --------------------------------------------------------------------------- language and windows
 
 
-def chat_language(service: Service, platform: str, chat_id: str, fallback: str = "en") -> str:
-    """The digest's language override, else the chat's (/settings lang), else the language most of
-    the chat's headlines used."""
+def chat_language(service: Service, platform: str, chat_id: str, locale: str | None = None) -> str:
+    """The language of what the chat receives as digests, feeds and charts (see context.decide_language):
+    the digest's override, else the chat's setting, else the asker's locale, else its headlines'."""
     sub = service.store.get_subscription(platform, chat_id)
-    if sub and sub.get("lang") in ("en", "zh"):
-        return sub["lang"]
-    chosen = chatsettings.load(service.store, platform, chat_id).lang
-    if chosen in ("en", "zh"):
-        return chosen
-    counts = service.store.chat_languages(platform, chat_id)
-    if not counts:
-        return fallback
-    zh, en = counts.get("zh", 0), counts.get("en", 0)
-    return "zh" if zh > en else "en" if en > zh else fallback
+    return decide_language(digest=(sub or {}).get("lang") or "",
+                           chosen=chatsettings.load(service.store, platform, chat_id).lang, locale=locale,
+                           majority=lambda: chat_majority(service.store, platform, chat_id))
 
 
 def digest_window(service: Service, platform: str, chat_id: str, now: datetime,
@@ -291,13 +284,15 @@ def _reply(lang: str, text: str, kind: str = "status", user_text: bool = False) 
     return Reply(kind=kind, lang=lang, blocks=[Block(kind="text", text=text, user_text=user_text)])
 
 
-def digest_command(service: Service, platform: str, chat_id: str, user_id: str, args: str, lang: str) -> Reply:
-    """/digest · /digest on HH:MM [zone] · /digest off · /digest status · /digest lang en|zh|auto"""
+def digest_command(service: Service, platform: str, chat_id: str, user_id: str, args: str,
+                   locale: str | None = None) -> Reply:
+    """/digest · /digest on HH:MM [zone] · /digest off · /digest status · /digest lang en|zh|auto
+    (who may change them is checked by the command table)."""
     parts = args.split()
     now = service.clock()
     if not parts:
         return build_digest(service, platform, chat_id, now=now, lang=None)
-    sub_lang = chat_language(service, platform, chat_id, lang)
+    sub_lang = chat_language(service, platform, chat_id, locale)
     verb = parts[0].lower()
     if verb == "on":
         if len(parts) < 2 or len(parts) > 3:
@@ -318,18 +313,18 @@ def digest_command(service: Service, platform: str, chat_id: str, user_id: str, 
             service.store.set_subscription(platform, chat_id, enabled=0)
         return _reply(sub_lang, label("digest_off", sub_lang))
     if verb == "status" and len(parts) == 1:
-        sub = service.store.get_subscription(platform, chat_id)
+        current = service.store.get_subscription(platform, chat_id)
         lines = []
-        if sub and sub["enabled"]:
-            zone = resolve_zone(sub["tz"]) or timezone.utc
-            nxt = next_due(sub, now)
-            lines.append(label("digest_status_on", sub_lang, time=sub["time"], tz=sub["tz"], next=_fmt_local(nxt, zone)))
+        if current and current["enabled"]:
+            shown_zone = resolve_zone(current["tz"]) or timezone.utc
+            nxt = next_due(current, now)
+            lines.append(label("digest_status_on", sub_lang, time=current["time"], tz=current["tz"], next=_fmt_local(nxt, shown_zone)))
         else:
             lines.append(label("digest_status_off", sub_lang))
         last = service.store.last_digest(platform, chat_id)
         if last:
             lines.append(label("digest_last", sub_lang, date=last[0], status=last[1]))
-        override = (sub or {}).get("lang") or ""
+        override = (current or {}).get("lang") or ""
         lines.append(label("digest_lang", sub_lang, value=override if override in ("en", "zh") else label("lang_auto", sub_lang)))
         return Reply(kind="status", lang=sub_lang, blocks=[Block(kind="text", text=line) for line in lines])
     if verb == "lang" and len(parts) == 2:
@@ -337,7 +332,7 @@ def digest_command(service: Service, platform: str, chat_id: str, user_id: str, 
         if value not in ("en", "zh", "auto"):
             return _reply(sub_lang, label("bad_lang", sub_lang), "error")
         service.store.set_subscription(platform, chat_id, lang="" if value == "auto" else value)
-        shown = chat_language(service, platform, chat_id, lang)
+        shown = chat_language(service, platform, chat_id, locale)
         return _reply(shown, label("digest_lang", shown, value=value if value != "auto" else label("lang_auto", shown)))
     return _reply(sub_lang, label("digest_usage", sub_lang), "error")
 
@@ -348,15 +343,8 @@ def _fmt_local(ts: datetime | None, zone) -> str:
     return ts.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def is_admin(admins: Iterable[str], platform: str, user_id: str) -> bool:
-    admins = set(admins)
-    return bool(user_id) and (str(user_id) in admins or f"{platform}:{user_id}" in admins)
-
-
 def setstatus_command(service: Service, platform: str, user_id: str, args: str, lang: str) -> Reply:
-    """/setstatus <gate> <text> [| reason]: admins only."""
-    if not is_admin(service.admins, platform, user_id):
-        return _reply(lang, label("setstatus_denied", lang), "error")
+    """/setstatus <gate> <text> [| reason] (the command table lets only the bot's admins run it)."""
     main, _, reason = args.partition("|")
     words = main.split()
     if len(words) < 2:

@@ -54,14 +54,14 @@ class Inbox:
     def accept(self, platform: str, key: str, payload: str, kind: str = "") -> str:
         """Write an item before acknowledging it. "new" the first time; else the status it has
         ("pending": still to be answered, "done", "failed", "expired")."""
-        known = self.store.inbox_add(platform, key, kind, payload)
+        known = self._add(platform, key, kind, payload)
         return "new" if known is None else known
 
     def begin(self, platform: str, key: str) -> bool:
         """True when the caller should handle the item now: it is not finished and not in hand."""
         if (platform, key) in self._in_hand:
             return False
-        if self.store.inbox_status(platform, key) not in (None, "pending"):
+        if self.status(platform, key) not in (None, "pending"):
             return False
         self._in_hand.add((platform, key))
         return True
@@ -69,10 +69,10 @@ class Inbox:
     def finish(self, platform: str, key: str, ok: bool = True, error: str = "") -> None:
         """The item is answered (or deliberately not): it will not be handled again."""
         self._in_hand.discard((platform, key))
-        self.store.inbox_finish(platform, key, "done" if ok else "failed", error)
+        self._finish(platform, key, "done" if ok else "failed", error)
         self._finished += 1
         if self._finished % PRUNE_EVERY == 0:  # a process that runs for months keeps the table small
-            self.store.inbox_prune(iso(self.clock() - self.keep))
+            self._prune(iso(self.clock() - self.keep))
 
     def release(self, platform: str, key: str) -> None:
         """Handling stopped before the end (shutdown): it stays pending for the next start."""
@@ -81,14 +81,61 @@ class Inbox:
     def resumable(self, platform: str) -> list[InboxItem]:
         """Items a previous run accepted but never finished, oldest first; older ones expire."""
         now = self.clock()
-        expired = self.store.inbox_expire(platform, iso(now - self.max_age))
+        expired = self._expire(platform, iso(now - self.max_age))
         if expired:
             log.warning("%s: %d unanswered item(s) older than %s were not resumed", platform, expired, self.max_age)
-        self.store.inbox_prune(iso(now - self.keep))
+        self._prune(iso(now - self.keep))
         return [InboxItem(platform, key, kind, payload, received)
-                for key, kind, payload, received in self.store.inbox_pending(platform)
+                for key, kind, payload, received in self._pending(platform)
                 if (platform, key) not in self._in_hand]
 
     def counts(self) -> dict[str, int]:
         """Items per status ("pending" always present): what /healthz shows."""
-        return {"pending": 0, **self.store.inbox_counts()}
+        return {"pending": 0, **self._counts()}
+
+    # ------------------------------------------------------------------ its table
+
+    def _add(self, platform: str, key: str, kind: str, payload: str) -> str | None:
+        """Write an incoming item (committed on return); None if new, else the status it already has."""
+        with self.store.lock, self.store.db.conn:
+            cur = self.store.db.execute(
+                "insert or ignore into inbox (platform, key, kind, payload, received_at, status) "
+                "values (?, ?, ?, ?, ?, 'pending')", [platform, key, kind, payload, iso(self.store.clock())])
+            if cur.rowcount == 1:
+                return None
+            row = self.store.db.execute("select status from inbox where platform = ? and key = ?", [platform, key]).fetchone()
+        return row[0] if row else "pending"
+
+    def status(self, platform: str, key: str) -> str | None:
+        with self.store.lock:
+            row = self.store.db.execute("select status from inbox where platform = ? and key = ?", [platform, key]).fetchone()
+        return row[0] if row else None
+
+    def _finish(self, platform: str, key: str, status: str, error: str = "") -> None:
+        with self.store.lock, self.store.db.conn:
+            self.store.db.execute("update inbox set status = ?, finished_at = ?, error = ? where platform = ? and key = ?",
+                            [status, iso(self.store.clock()), error[:500], platform, key])
+
+    def _pending(self, platform: str) -> list[tuple[str, str, str, str]]:
+        """(key, kind, payload, received_at) of the platform's unfinished items, oldest first."""
+        with self.store.lock:
+            return self.store.db.execute(
+                "select key, kind, payload, received_at from inbox where platform = ? and status = 'pending' "
+                "order by received_at, rowid", [platform]).fetchall()
+
+    def _expire(self, platform: str, before: str) -> int:
+        """Give up on unfinished items received before `before`; how many."""
+        with self.store.lock, self.store.db.conn:
+            return self.store.db.execute(
+                "update inbox set status = 'expired', finished_at = ? where platform = ? and status = 'pending' "
+                "and received_at < ?", [iso(self.store.clock()), platform, before]).rowcount
+
+    def _prune(self, before: str) -> int:
+        """Forget finished items received before `before` (signatures older than that are stale anyway)."""
+        with self.store.lock, self.store.db.conn:
+            return self.store.db.execute("delete from inbox where status != 'pending' and received_at < ?",
+                                   [before]).rowcount
+
+    def _counts(self) -> dict[str, int]:
+        with self.store.lock:
+            return dict(self.store.db.execute("select status, count(*) from inbox group by status").fetchall())

@@ -13,6 +13,7 @@ message with links is the service's business.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -176,8 +177,13 @@ class LinkReader:
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             task = asyncio.get_running_loop().create_task(self._read_fresh(url, store, classify))
             self._inflight[url] = task
-            task.add_done_callback(lambda t, u=url: self._inflight.pop(u, None) if self._inflight.get(u) is t else None)
+            task.add_done_callback(functools.partial(self._forget, url))
         return await asyncio.shield(task)
+
+    def _forget(self, url: str, task: asyncio.Task) -> None:
+        """A read finished: later pastes of the URL go to the cache (unless a newer read took its place)."""
+        if self._inflight.get(url) is task:
+            self._inflight.pop(url, None)
 
     async def _read_fresh(self, url: str, store: Store, classify) -> LinkResult:
         self.fetches += 1

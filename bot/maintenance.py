@@ -131,7 +131,7 @@ def purge_steps(store: Store, older_than: timedelta, *, dry_run: bool = False, n
     its chats in between; the generator's return value is the PurgeResult."""
     cutoff = iso((now or store.clock()) - older_than)
     db = store.db
-    with store._lock:
+    with store.lock:
         old = db.execute("select count(*) from messages where created_at < ?", [cutoff]).fetchone()[0]
         counts = {
             "messages": db.execute("select count(*) " + _CHATTER, [cutoff]).fetchone()[0],
@@ -150,7 +150,7 @@ def purge_steps(store: Store, older_than: timedelta, *, dry_run: bool = False, n
         for name, (select, delete) in jobs.items():
             counts[name] = 0
             while True:
-                with store._lock, store.db.conn:
+                with store.lock, store.db.conn:
                     ids = [row[0] for row in db.execute(f"{select} limit {int(batch)}", [cutoff]).fetchall()]
                     if ids:
                         db.execute(f"{delete} ({','.join('?' * len(ids))})", ids)

@@ -188,7 +188,9 @@ class _Scan:
         doc, n = self.doc, len(self.doc)
         attrs: dict[str, str] = {}
         for _ in range(MAX_ATTRIBUTES):
-            pos = _SPACE.match(doc, pos).end()
+            space = _SPACE.match(doc, pos)
+            assert space is not None  # the pattern matches the empty string
+            pos = space.end()
             if pos >= n:
                 return attrs, -1
             if doc[pos] == ">":
@@ -212,6 +214,7 @@ class _Scan:
                     value, pos = doc[pos + 1:close], close + 1
                 else:
                     m = _UNQUOTED.match(doc, pos)
+                    assert m is not None  # the pattern matches the empty string
                     value, pos = m.group(), m.end()
             attrs.setdefault(key, value)
         end = doc.find(">", pos)  # more attributes than any real meta has: skip the rest

@@ -83,7 +83,7 @@ class Scheduler:
                  clock: Callable[[], datetime] | None = None, run_id: str | None = None):
         self.service = service
         self.adapters = adapters_by_platform  # a live view: an adapter that starts later is used from then on
-        self.clock = clock or getattr(service, "clock", utcnow)
+        self.clock: Callable[[], datetime] = clock or getattr(service, "clock", None) or utcnow
         self.run_id = run_id or uuid.uuid4().hex
         self._started = False
         self._last_purge: datetime | None = None

@@ -174,10 +174,10 @@ class SlackAdapter:
     async def _connect_socket(self) -> None:
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
-        app_token = self.settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+        app_token = self.settings.slack_app_token.get_secret_value()
         client = SocketModeClient(app_token=app_token, logger=_socket_log, web_client=web_client(self.settings),
                                   ping_interval=10)
-        client.socket_mode_request_listeners.append(self._on_socket_request)  # type: ignore[arg-type]
+        client.socket_mode_request_listeners.append(self._on_socket_request)
         self._socket = client
         opened = await self._checked(client.web_client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN")
         client.wss_uri = opened["url"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -37,9 +38,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from aiohttp import web
+from gatebot.commands import menu
 from gatebot.inbox import Inbox
 from gatebot.links import entity_urls
-from gatebot.reply import HELP_COMMANDS, Reply, label
+from gatebot.reply import Reply
 from gatebot.service import Message, Service
 from gatebot.settings import Settings
 from telegram import (
@@ -63,8 +65,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
-from telegram.ext._baseratelimiter import BaseRateLimiter
+from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTypes, TypeHandler
 
 from .lifecycle import StartFailure
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
@@ -167,16 +168,8 @@ class _InboxQueue(asyncio.Queue):
 
 
 def command_menu(lang: str) -> list[BotCommand]:
-    """The command list for setMyCommands, from the service's help (so new commands show up)."""
-    commands = [BotCommand("start", label("help_title", lang)[:256])]
-    seen = {"start"}
-    for line in HELP_COMMANDS.get(lang, HELP_COMMANDS["en"]):
-        usage, sep, description = line.partition(" — ")
-        m = re.match(r"/([a-z0-9_]{1,32})\b", usage.strip())
-        if m and sep and description.strip() and m.group(1) not in seen:
-            seen.add(m.group(1))
-            commands.append(BotCommand(m.group(1), description.strip()[:256]))
-    return commands
+    """The command list for setMyCommands, from the command table."""
+    return [BotCommand(name, description[:256]) for name, description in menu(lang)]
 
 
 class TelegramAdapter:
@@ -230,7 +223,7 @@ class TelegramAdapter:
         if self.uses_http:
             if web_app is None:
                 raise ValueError("webhook mode needs the shared aiohttp web_app")
-            self.webhook_path = urlparse(self.webhook_url).path or "/"
+            self.webhook_path = urlparse(str(self.webhook_url)).path or "/"
             web_app.router.add_post(self.webhook_path, self._webhook)
 
     # ------------------------------------------------------------------ lifecycle
@@ -369,7 +362,7 @@ class TelegramAdapter:
                 params["reply_parameters"] = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
             if thread_id is not None:
                 params["message_thread_id"] = thread_id
-            sent = await self._retry(lambda p=params: bot.send_message(**p))
+            sent = await self._retry(functools.partial(bot.send_message, **params))
         if sent is not None and reply.message_id is not None:
             self.service.store.set_reply_ref(reply.message_id, str(sent.message_id))
         return sent

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from drive import command, say
 from gatebot.classifier import Classifier
 from gatebot.reply import Reply
 from gatebot.ruleset import RuleSet, load_rules
@@ -46,12 +47,14 @@ class TestBot:
     user_id: str = "user-1"
 
     def push(self, text: str, *, direct: bool = False, addressed: bool = False) -> Reply | None:
-        return self.service.handle_message(
-            Message(self.platform, self.chat_id, self.user_id, text, is_direct=direct, addressed=addressed)
-        )
+        """A pasted message, through the adapters' async path."""
+        return say(self.service, Message(self.platform, self.chat_id, self.user_id, text, is_direct=direct,
+                                         addressed=addressed))
 
-    def command(self, name: str, args: str = "", lang_hint: str | None = None) -> Reply:
-        return self.service.handle_command(self.platform, self.chat_id, self.user_id, name, args, lang_hint)
+    def command(self, name: str, args: str = "", lang_hint: str | None = None, *, direct: bool = False) -> Reply:
+        """A command, through the adapters' async path."""
+        return command(self.service, self.platform, self.chat_id, self.user_id, name, args, lang_hint,
+                       is_direct=direct)
 
 
 @pytest.fixture

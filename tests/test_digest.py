@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import drive
 import pytest
-from gatebot.digest import build_digest, compute_digest, first_url, is_admin
+from gatebot import answers
+from gatebot.context import is_bot_admin as is_admin
+from gatebot.digest import build_digest, compute_digest, first_url
 from gatebot.service import Message, Service
 from gatebot.store import Store
 
@@ -39,18 +42,19 @@ def clock() -> Clock:
 @pytest.fixture
 def svc(rules, classifier, tmp_path, clock) -> Service:
     s = Service(rules, Store(tmp_path / "d.db", clock=clock), classifier, clock=clock)
+    drive.chat_admins(s, "u1")  # digests are configured by a chat's admins (see test_permissions.py)
     yield s
     s.store.close()
 
 
 def post(svc: Service, clock: Clock, when: datetime, text: str, chat: str = "c1", platform: str = "telegram"):
     clock.now = when
-    svc.handle_message(Message(platform, chat, "u1", text))
+    drive.say(svc, Message(platform, chat, "u1", text))
 
 
 def cmd(svc: Service, name: str, args: str = "", user: str = "u1", chat: str = "c1", platform: str = "telegram",
         lang_hint: str | None = None):
-    return svc.handle_command(platform, chat, user, name, args, lang_hint)
+    return drive.command(svc, platform, chat, user, name, args, lang_hint)
 
 
 # ----------------------------------------------------------------------------- content
@@ -173,9 +177,9 @@ def test_status_changes_and_corrections_in_window(svc, clock):
     post(svc, clock, T0 - timedelta(hours=5), G1[0])
     mid = svc.store.db.execute("select max(id) from messages").fetchone()[0]
     clock.now = T0 - timedelta(hours=4)
-    svc.vote("telegram", "c1", "u2", mid, "3")
-    svc.vote("telegram", "c1", "u3", mid, "3")
-    svc.vote("telegram", "c1", "u4", mid, "right")
+    drive.press(svc, "telegram", "c1", "u2", mid, "3")
+    drive.press(svc, "telegram", "c1", "u3", mid, "3")
+    drive.press(svc, "telegram", "c1", "u4", mid, "right")
     clock.now = T0 - timedelta(days=3)
     cmd(svc, "setstatus", "2 old change", user="admin")  # before the window
     clock.now = T0 - timedelta(hours=2)
@@ -324,8 +328,9 @@ def test_board_and_verdict_show_momentum(svc, clock):
     board = cmd(svc, "gates").plain()
     assert "1 · Policy procurement: Opened, and opened wide. (checklist, 2026) · 7 days here: 2" in board
     assert "2 · Real deployment" in board and "· 7 days here: 0" in board
-    assert "7 days here" not in svc.board("en").plain()  # no chat: the plain board, as before
-    reply = svc.handle_message(Message("telegram", "c1", "u1", G1[3], addressed=True))
+    plain = answers.board(svc.rules, answers.load_view(svc.store, clock.now), "en").plain()
+    assert "7 days here" not in plain  # no chat (`gatebot gates`): the plain board, as before
+    reply = drive.say(svc, Message("telegram", "c1", "u1", G1[3], addressed=True))
     # the message being answered is not counted: two before it in the last 7 days
     assert "This chat, last 7 days: 2 other signals for this gate" in reply.plain()
     zh = cmd(svc, "gates", lang_hint="zh").plain()

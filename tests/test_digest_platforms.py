@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import drive
 from gatebot.digest import build_digest
 from gatebot.handlers.slack_render import MAX_BLOCKS, MAX_SECTION, render_blocks
 from gatebot.handlers.telegram_render import TELEGRAM_LIMIT, render_chunks, tg_len
@@ -17,13 +18,14 @@ LONG = "昇腾CANN全面开源,开发者迁移成本下降 " * 12  # long items,
 
 def _fill(service: Service, chat: str, platform: str, n: int = 60) -> None:
     for i in range(n):
-        service.handle_message(Message(platform, chat, f"u{i}", f"{LONG} {i} https://news.example/{i}?q=<&>"))
-        service.handle_message(Message(platform, chat, f"u{i}", f"ByteDance orders {i}0,000 Ascend 950PR chips <b>{i}</b>"))
+        drive.say(service, Message(platform, chat, f"u{i}", f"{LONG} {i} https://news.example/{i}?q=<&>"))
+        drive.say(service, Message(platform, chat, f"u{i}", f"ByteDance orders {i}0,000 Ascend 950PR chips <b>{i}</b>"))
 
 
 def test_telegram_digest_commands_through_the_fake(service: Service) -> None:
     async def scenario() -> None:
         async with polling_bot(service) as (fake, adapter):
+            fake.members[(GROUP, 1001)] = "administrator"  # digests are configured by the chat's admins
             await reply_to(fake, fake.push_message(GROUP, HEADLINE))
             digest = await reply_to(fake, fake.push_message(GROUP, "/digest"))
             assert "Gate 1" in digest["text"] and "ByteDance" in digest["text"]
@@ -40,7 +42,8 @@ def test_telegram_digest_commands_through_the_fake(service: Service) -> None:
 
 def test_slack_digest_commands_through_the_fake(slack) -> None:  # noqa: F811
     async def body(bot) -> None:
-        bot.service.handle_message(Message("slack", CHANNEL, "U1", HEADLINE))
+        await bot.service.ahandle_message(Message("slack", CHANNEL, "U1", HEADLINE))
+        bot.fake.users["U0USER001"] = {"is_admin": True}  # a workspace admin configures digests
         await bot.command("/digest", "", rid="now")
         await bot.command("/digest", "on 08:30 Europe/Berlin", rid="on")
         await bot.command("/setstatus", "4 A crack has opened", rid="refused")

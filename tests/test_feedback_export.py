@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import drive
 import pytest
 from gatebot.corpus import label_from_votes, validate_line
 from gatebot.ruleset import load_rules
@@ -37,13 +38,13 @@ def test_export_writes_corpus_lines_from_votes(tmp_path):
     ids = {}
     for text in ("ByteDance orders $5.6B of Ascend 950PR chips", "昇腾CANN全面开源", "算力租赁价格上涨",
                  "Hospitals adopt Ascend AI appliances at scale"):
-        reply = service.handle_message(Message("telegram", "-100", "u0", text, is_direct=True))
+        reply = drive.say(service, Message("telegram", "-100", "u0", text, is_direct=True))
         ids[text] = reply.message_id
-    service.vote("telegram", "-100", "u1", ids["ByteDance orders $5.6B of Ascend 950PR chips"], "right")
-    service.vote("telegram", "-100", "u1", ids["昇腾CANN全面开源"], "2")
-    service.vote("telegram", "-100", "u2", ids["昇腾CANN全面开源"], "2")
-    service.vote("telegram", "-100", "u1", ids["算力租赁价格上涨"], "right")
-    service.vote("telegram", "-100", "u2", ids["算力租赁价格上涨"], "1")  # split: left out
+    drive.press(service, "telegram", "-100", "u1", ids["ByteDance orders $5.6B of Ascend 950PR chips"], "right")
+    drive.press(service, "telegram", "-100", "u1", ids["昇腾CANN全面开源"], "2")
+    drive.press(service, "telegram", "-100", "u2", ids["昇腾CANN全面开源"], "2")
+    drive.press(service, "telegram", "-100", "u1", ids["算力租赁价格上涨"], "right")
+    drive.press(service, "telegram", "-100", "u2", ids["算力租赁价格上涨"], "1")  # split: left out
     store.close()
     env = {**os.environ, "GATEBOT_DB": str(db)}
     out = subprocess.run([sys.executable, "-m", "gatebot.cli", "feedback", "export"], capture_output=True,

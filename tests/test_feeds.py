@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import drive
 import pytest
 from fakes.feed_site import FeedSite, Item, atom, rss10, rss20
 from gatebot import chart
@@ -37,6 +38,11 @@ def site() -> Iterator[FeedSite]:
     s = FeedSite().start()
     yield s
     s.stop()
+
+
+@pytest.fixture(autouse=True)
+def u1_administers_the_chats(service: Service) -> None:
+    drive.chat_admins(service, "u1")  # feeds are configured by a chat's admins (see test_permissions.py)
 
 
 @pytest.fixture
@@ -205,7 +211,7 @@ def test_feeds_that_vanish_break_or_bloat_say_so_in_the_list(bot: Service, site:
     assert first_wait == timedelta(minutes=30)
     # nothing else broke: the other feeds were read and the chat still answers
     assert [f.error_code for f in fs.feeds("test", "c1")[1:]] == ["", "", ""]
-    assert bot.handle_message(Message("test", "c1", "u1", GATE3)).verdict.gate == 3
+    assert drive.say(bot, Message("test", "c1", "u1", GATE3)).verdict.gate == 3
 
 
 def test_repeats_across_feeds_and_pasted_messages_are_judged_once(bot: Service, site: FeedSite) -> None:
@@ -213,7 +219,7 @@ def test_repeats_across_feeds_and_pasted_messages_are_judged_once(bot: Service, 
     site.serve("/r2.xml", rss20("Two", items(CHATTER, prefix="r2")))
     for path in ("/r1.xml", "/r2.xml"):
         cmd(bot, "follow", site.url(path))
-    bot.handle_message(Message("test", "c1", "u1", GATE3))  # pasted before the feed carries it
+    drive.say(bot, Message("test", "c1", "u1", GATE3))  # pasted before the feed carries it
     same_link = Item(GATE1, "https://news.example/shared", "r1-new", "")
     site.serve("/r1.xml", rss20("One", [same_link, Item(GATE3, "https://news.example/r1/x", "r1-x"),
                                         *items(CHATTER, prefix="r1")]))
@@ -255,9 +261,9 @@ def test_feed_settings_commands(bot: Service, site: FeedSite) -> None:
 
 
 def test_without_a_poller_following_says_where_it_works(service: Service) -> None:
-    reply = service.handle_command("test", "c1", "u1", "follow", "https://example.org/feed")
+    reply = drive.command(service, "test", "c1", "u1", "follow", "https://example.org/feed")
     assert reply.kind == "error" and "gatebot run" in reply.plain()
-    assert "follows no feeds" in service.handle_command("test", "c1", "u1", "feeds").plain()
+    assert "follows no feeds" in drive.command(service, "test", "c1", "u1", "feeds").plain()
 
 
 # --------------------------------------------------------------------------- charts
@@ -265,14 +271,14 @@ def test_without_a_poller_following_says_where_it_works(service: Service) -> Non
 
 def test_trend_is_a_png_of_the_chats_signals(service: Service) -> None:
     for headline in (GATE1, GATE3, GATE1B, "昇腾CANN全面开源"):
-        service.handle_message(Message("test", "c1", "u1", headline))
+        drive.say(service, Message("test", "c1", "u1", headline))
     service.store.set_gate_status(3, "Mid-stream adaptation under way", "", "test:admin")
-    reply = service.handle_command("test", "c1", "u1", "trend", "30d")
+    reply = drive.command(service, "test", "c1", "u1", "trend", "30d")
     assert reply.kind == "chart" and reply.image[:8] == b"\x89PNG\r\n\x1a\n" and len(reply.image) > 10_000
     assert reply.image_name == "trend-30d.png"
     plain = reply.plain()
     assert "last 30 days" in plain and "pasted: 4 · from feeds: 0" in plain and "1 status change" in plain
-    assert service.handle_command("test", "c1", "u1", "trend", "90d").kind == "error"
+    assert drive.command(service, "test", "c1", "u1", "trend", "90d").kind == "error"
 
 
 def test_the_bundled_font_covers_the_charts_chinese_wording(rules) -> None:
@@ -317,7 +323,7 @@ def test_poll_interval_setting_has_a_floor_of_five_minutes() -> None:
 
 def test_weekly_chart_command(service: Service) -> None:
     def weekly(args: str) -> Reply:
-        return service.handle_command("test", "c1", "u1", "digest", f"weekly {args}".strip())
+        return drive.command(service, "test", "c1", "u1", "digest", f"weekly {args}".strip())
 
     assert "Weekly chart: off" in weekly("").plain()
     on = weekly("fri 18:30 Europe/Berlin")
@@ -325,7 +331,7 @@ def test_weekly_chart_command(service: Service) -> None:
     assert "every Friday" in weekly("").plain()
     assert weekly("someday 18:30").kind == "error" and "not a day of the week" in weekly("someday 18:30").plain()
     assert weekly("mon 25:00").kind == "error" and weekly("mon 09:00 Mars/Base").kind == "error"
-    assert "周一" in service.handle_command("test", "c2", "u1", "digest", "weekly 周一 09:00", "zh").plain()
+    assert "周一" in drive.command(service, "test", "c2", "u1", "digest", "weekly 周一 09:00", "zh").plain()
     assert "off" in weekly("off").plain() and "Weekly chart: off" in weekly("").plain()
 
 

@@ -60,6 +60,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
     async def scenario() -> None:
         async with polling_bot(service) as (fake, adapter):
             service.feeds.senders = {"telegram": adapter}
+            fake.members[(GROUP, 1001)] = "administrator"  # feeds are configured by the chat's admins
             followed = await reply_to(fake, fake.push_message(GROUP, f"/follow {url} post"))
             assert "Following “Wire &amp; Co”" in followed["text"]  # the feed's title, escaped
             assert len(fake.calls_to("sendMessage")) == 1  # the first fetch posts nothing
@@ -133,6 +134,7 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
     async def main() -> None:
         async with FakeSlackAPI() as fake, slack_app(tmp_path / "g.db", fake, rules, classifier) as bot:
             fs = FeedStore(bot.service.store)
+            fake.users["U0USER001"] = {"is_admin": True}  # feeds are configured by the workspace's admins
             await bot.command("/follow", f"<{url}> post", rid="follow")
             await bot.command("/follow", quiet, rid="follow-quiet")  # the chat's default: digest
             answers = await fake.wait_for("response_url", 2)

@@ -53,12 +53,12 @@ def test_resume_skips_items_older_than_max_age_and_what_is_in_hand(tmp_path) -> 
     assert inbox.begin("telegram", "busy")
     clock.now += timedelta(minutes=15)  # "old" is 65 minutes old now
     assert [(i.key, json.loads(i.payload)["n"]) for i in inbox.resumable("telegram")] == [("recent", 2)]
-    assert store.inbox_status("telegram", "old") == "expired"
+    assert Inbox(store).status("telegram", "old") == "expired"
     inbox.release("telegram", "busy")  # stopped mid-way: resumable again
     assert [i.key for i in inbox.resumable("telegram")] == ["recent", "busy"]
     clock.now += timedelta(days=3)
     inbox.resumable("telegram")  # finished items are forgotten after two days
-    assert store.inbox_status("telegram", "answered") is None and store.inbox_status("telegram", "old") is None
+    assert Inbox(store).status("telegram", "answered") is None and Inbox(store).status("telegram", "old") is None
     store.close()
 
 
@@ -86,11 +86,11 @@ def test_webhook_update_is_written_before_200_and_finished_after_the_reply(servi
             update = fake.make_update(fake.message(GROUP, HEADLINE))
             assert await fake.post_webhook(update, secret=secret) == 200
             key = str(update["update_id"])
-            assert service.store.inbox_status("telegram", key) == "pending"  # written before the 200
+            assert Inbox(service.store).status("telegram", key) == "pending"  # written before the 200
             await fake.wait_calls("sendMessage")
-            assert service.store.inbox_status("telegram", key) == "pending"  # the send is not confirmed yet
+            assert Inbox(service.store).status("telegram", key) == "pending"  # the send is not confirmed yet
             await reply_to(fake, update)
-            await fake.wait_for(lambda f: service.store.inbox_status("telegram", key) == "done", 5)
+            await fake.wait_for(lambda f: Inbox(service.store).status("telegram", key) == "done", 5)
             assert await fake.post_webhook(update, secret=secret) == 200  # a re-delivery: not answered again
             await asyncio.sleep(0.2)
             assert len(fake.calls_to("sendMessage")) == 1

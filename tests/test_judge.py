@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import drive
 import pytest
 from fakes.openai_api import MODEL, FakeLLM
 from gatebot.classifier import Classifier
@@ -304,7 +305,7 @@ def test_reply_leads_with_the_models_gate_and_keeps_both_verdicts(
             assert stored.verdicts["rules"]["gate"] == 1 and stored.verdicts["llm"]["gate"] == 2
             assert [row[0] for row in store.disagreements()] == [reply.message_id]
             # a vote rebuilds the reply from the store: still the model's verdict and reason
-            result = service.vote("test", "chat-1", "user-2", reply.message_id, "right")
+            result = await service.apress("test", "chat-1", "user-2", reply.message_id, "right")
             assert result.ok and result.reply.plain().splitlines()[0] == "Gate 2 · Real deployment"
             assert f"Judged by {MODEL}." in result.reply.plain()
 
@@ -426,10 +427,10 @@ def test_off_or_unset_means_no_judge_and_the_offline_reply(
     assert Judge.from_settings(Settings(gatebot_llm_url="http://127.0.0.1:9/v1", gatebot_llm_model="m",
                                         gatebot_llm_mode="OFF"), rules) is None
     offline = Service(rules, store, classifier)
-    sync_reply = offline.handle_message(dm(HEADLINE, "a"))
-    async_reply = run(offline.ahandle_message(dm(HEADLINE, "b")))
-    assert async_reply.plain() == sync_reply.plain() and "Judged" not in sync_reply.plain()
-    assert store.get_message(async_reply.message_id).judge is None
+    first = drive.say(offline, dm(HEADLINE, "a"))
+    second = run(offline.ahandle_message(dm(HEADLINE, "b")))
+    assert second.plain() == first.plain() and "Judged" not in first.plain()
+    assert store.get_message(second.message_id).judge is None
 
 
 def test_configuration_errors_are_clear(rules: RuleSet) -> None:

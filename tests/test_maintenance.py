@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import drive
 import pytest
 from gatebot.maintenance import MaintenanceError, backup, parse_age, purge
 from gatebot.scheduler import Scheduler
@@ -48,7 +49,7 @@ class Writer(threading.Thread):
         try:
             n = 0
             while not self.stop.is_set():
-                reply = service.handle_message(Message("test", f"chat-{n % 7}", "u", f"{HEADLINES[n % 4]} #{n}",
+                reply = drive.say(service, Message("test", f"chat-{n % 7}", "u", f"{HEADLINES[n % 4]} #{n}",
                                                        is_direct=True))
                 self.committed.append((reply.message_id, time.monotonic()))
                 n += 1
@@ -155,12 +156,12 @@ def _history(path: Path, rules, classifier) -> tuple[Store, Service, Clock, dict
     service = Service(rules, store, classifier, clock=clock)
 
     def say(text: str) -> int:
-        reply = service.handle_message(Message("test", "c1", "u1", text, is_direct=True))
+        reply = drive.say(service, Message("test", "c1", "u1", text, is_direct=True))
         return reply.message_id
 
     ids = {"old_chatter": say("lunch at noon?"), "old_gate": say("昇腾CANN全面开源"),
            "old_voted_chatter": say("anyone seen the new phone?")}
-    service.vote("test", "c1", "u2", ids["old_voted_chatter"], "3")  # a correction: feeds the digest
+    drive.press(service, "test", "c1", "u2", ids["old_voted_chatter"], "3")  # a correction: feeds the digest
     ids["old_disputed_chatter"] = say("国产算力闲聊")
     store.record_judges(ids["old_disputed_chatter"], "rules", {"rules": {"gate": 0}, "llm": {"gate": 2}})
     ids["old_agreed_chatter"] = say("see you at lunch")
@@ -225,7 +226,7 @@ def test_scheduler_applies_retention_once_a_day(tmp_path, rules, classifier):
         asyncio.run(scheduler.tick())
         assert store.count_messages() == 4
         clock.now = NOW - timedelta(days=190)
-        service.handle_message(Message("test", "c1", "u1", "more chatter", is_direct=True))
+        drive.say(service, Message("test", "c1", "u1", "more chatter", is_direct=True))
         clock.now = NOW + timedelta(hours=1)
         assert not asyncio.run(scheduler.apply_retention(clock.now))  # ran an hour ago
         assert store.count_messages() == 5

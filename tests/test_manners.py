@@ -13,16 +13,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import drive
 import pytest
 from fakes.feed_site import FeedSite
 from fakes.openai_api import MODEL, FakeLLM, keyword_answer
 from gatebot.chatsettings import parse_duration
 from gatebot.classifier import Classifier
+from gatebot.commands import help_lines
 from gatebot.feedstore import FeedStore
 from gatebot.fetch import AddressGuard
 from gatebot.judge import Judge
 from gatebot.links import LinkReader
-from gatebot.reply import HELP_COMMANDS, LABELS, Reply, zh_text
+from gatebot.reply import LABELS, Reply, zh_text
 from gatebot.ruleset import RuleSet
 from gatebot.service import Message, Service
 from gatebot.store import Store
@@ -72,16 +74,16 @@ def svc(rules: RuleSet, classifier: Classifier, tmp_path: Path, clock: Clock) ->
 
 
 def group(svc: Service, text: str, *, addressed: bool = False, chat: str = GROUP) -> Reply | None:
-    return svc.handle_message(Message("test", chat, "user-1", text, addressed=addressed))
+    return drive.say(svc, Message("test", chat, "user-1", text, addressed=addressed))
 
 
 def direct(svc: Service, text: str, chat: str = "dm-1") -> Reply | None:
-    return svc.handle_message(Message("test", chat, "user-1", text, is_direct=True))
+    return drive.say(svc, Message("test", chat, "user-1", text, is_direct=True))
 
 
 def command(svc: Service, name: str, args: str = "", *, user: str = ADMIN, chat: str = GROUP,
             is_direct: bool = False, lang_hint: str | None = "en") -> Reply:
-    return svc.handle_command("test", chat, user, name, args, lang_hint, is_direct=is_direct)
+    return drive.command(svc, "test", chat, user, name, args, lang_hint, is_direct=is_direct)
 
 
 def run(coro: Any) -> Any:
@@ -178,7 +180,7 @@ def test_compact_replies_and_why(svc: Service) -> None:
         "Opened, and opened wide. (checklist, 2026) — Risk: Procurement volume ≠ deployment volume. Don't confuse them.",
     ]
     assert [(c.value, c.label) for c in reply.choices] == [("why", "Why?")]
-    pressed = svc.vote("test", GROUP, "user-2", reply.message_id, "why")  # the button expands it in place
+    pressed = drive.press(svc, "test", GROUP, "user-2", reply.message_id, "why")  # the button expands it in place
     assert pressed.ok and pressed.notice == ""
     full = pressed.reply.plain()
     assert full.startswith("Gate 1 · Policy procurement\nStatus:") and "Why:\n  - “orders” → order (+3)" in full
@@ -205,7 +207,7 @@ def test_the_language_setting_rules_every_reply(svc: Service) -> None:
     assert command(svc, "gates", lang_hint="en").plain().startswith("国产算力兑现的四道门")
     assert command(svc, "help", lang_hint="en").lang == "zh"
     assert command(svc, "gate", "ecosystem", lang_hint="en").lang == "zh"
-    assert svc.vote("test", GROUP, "user-2", reply.message_id, "right").notice == "谢谢，已记下你的反馈。"
+    assert drive.press(svc, "test", GROUP, "user-2", reply.message_id, "right").notice == "谢谢，已记下你的反馈。"
     command(svc, "settings", "lang en")
     assert group(svc, "昇腾CANN全面开源").plain().startswith("Gate 3 · Software ecosystem maturity")
     command(svc, "settings", "lang auto")
@@ -350,10 +352,10 @@ def test_pasted_links_obey_the_floor_and_the_mode(svc: Service, site: FeedSite) 
         assert reply is not None and reply.blocks[0].text == HIGH
         asked = await paste(low, addressed=True)
         assert asked is not None and "\nConfidence: low" in asked.plain()
-        command(svc, "settings", "mode mention")
+        await svc.ahandle_command("test", GROUP, ADMIN, "settings", "mode mention", "en")
         assert await paste(high) is None
-        command(svc, "settings", "mode auto")
-        command(svc, "settings", "format compact")
+        await svc.ahandle_command("test", GROUP, ADMIN, "settings", "mode auto", "en")
+        await svc.ahandle_command("test", GROUP, ADMIN, "settings", "format compact", "en")
         compact = await paste(high)
         assert compact.plain().splitlines()[1:] == ["Gate 1 · Policy procurement · high confidence",
                                                     compact.plain().splitlines()[2]]
@@ -445,7 +447,7 @@ def test_labels_are_complete_in_both_languages() -> None:
             assert not re.search(r"[\u4e00-\u9fff][,:;?()]|[,:;?(][\u4e00-\u9fff]", zh), (key, texts["zh"])
             assert "“" not in zh and "本群" not in zh or key in ("seen_before", "momentum"), key
     for lang in ("en", "zh"):
-        assert [line.split(" ")[0] for line in HELP_COMMANDS[lang] if line.split(" ")[0] in
+        assert [line.split(" ")[0] for line in help_lines(lang) if line.split(" ")[0] in
                 ("/settings", "/quiet", "/why")] == ["/settings", "/quiet", "/why"]
 
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import drive
 import pytest
 from gatebot import scheduler as sched
 from gatebot.scheduler import Scheduler, due_digests, run_scheduler
@@ -43,11 +44,13 @@ class FakeAdapter:
 
 
 def make_service(rules, classifier, path, clock) -> Service:
-    return Service(rules, Store(path, clock=clock), classifier, clock=clock)
+    service = Service(rules, Store(path, clock=clock), classifier, clock=clock)
+    drive.chat_admins(service, "u1")  # digests are configured by a chat's admins (see test_permissions.py)
+    return service
 
 
 def subscribe(service: Service, chat: str, args: str, platform: str = "telegram") -> None:
-    reply = service.handle_command(platform, chat, "u1", "digest", args)
+    reply = drive.command(service, platform, chat, "u1", "digest", args)
     assert reply.kind == "status", reply.plain()
 
 
@@ -281,7 +284,7 @@ def test_second_digest_covers_since_the_first(rules, classifier, tmp_path):
     s = Scheduler(service, {"telegram": adapter}, clock)
     run(s.tick())
     clock.advance(hours=1)
-    service.handle_message(Message("telegram", "c1", "u1", "Alibaba orders 10,000 Ascend 910C chips"))
+    drive.say(service, Message("telegram", "c1", "u1", "Alibaba orders 10,000 Ascend 910C chips"))
     clock.advance(hours=23)
     run(s.tick())
     assert len(adapter.sent) == 2

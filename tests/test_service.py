@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import drive
 from gatebot.service import Message, Service
 from gatebot.store import Store
 
@@ -51,9 +52,9 @@ def test_no_gate_reason_off_domain(testbot):
 
 
 def test_seen_before_in_the_same_chat_only(service):
-    first = service.handle_message(Message("t", "c1", "u", "ByteDance orders Ascend 950PR chips"))
-    again = service.handle_message(Message("t", "c1", "u2", "bytedance ORDERS ascend-950PR chips!"))
-    other = service.handle_message(Message("t", "c2", "u", "ByteDance orders Ascend 950PR chips"))
+    first = drive.say(service, Message("t", "c1", "u", "ByteDance orders Ascend 950PR chips"))
+    again = drive.say(service, Message("t", "c1", "u2", "bytedance ORDERS ascend-950PR chips!"))
+    other = drive.say(service, Message("t", "c2", "u", "ByteDance orders Ascend 950PR chips"))
     assert "Seen before" not in first.plain()
     assert "Seen before in this chat on" in again.plain()
     assert "Seen before" not in other.plain()
@@ -96,16 +97,16 @@ def test_bad_input_is_answered_and_nothing_lost(testbot, store):
 
 
 def test_votes_one_per_user_latest_wins(service):
-    reply = service.handle_message(Message("t", "c1", "u", "ByteDance orders Ascend 950PR chips"))
-    assert service.vote("t", "c1", "a", reply.message_id, "right").ok
-    assert service.vote("t", "c1", "b", reply.message_id, "2").ok
-    result = service.vote("t", "c1", "a", reply.message_id, "3")
+    reply = drive.say(service, Message("t", "c1", "u", "ByteDance orders Ascend 950PR chips"))
+    assert drive.press(service, "t", "c1", "a", reply.message_id, "right").ok
+    assert drive.press(service, "t", "c1", "b", reply.message_id, "2").ok
+    result = drive.press(service, "t", "c1", "a", reply.message_id, "3")
     assert result.ok and service.store.tally(reply.message_id) == {"2": 1, "3": 1}
     assert "Feedback: Gate 2 1 · Gate 3 1" in result.reply.plain()
-    assert not service.vote("t", "c1", "a", reply.message_id, "9").ok
-    assert not service.vote("t", "c1", "a", "not-a-number", "right").ok
-    assert not service.vote("t", "c1", "a", 999_999, "right").ok
-    assert not service.vote("t", "other-chat", "a", reply.message_id, "right").ok  # forged chat
+    assert not drive.press(service, "t", "c1", "a", reply.message_id, "9").ok
+    assert not drive.press(service, "t", "c1", "a", "not-a-number", "right").ok
+    assert not drive.press(service, "t", "c1", "a", 999_999, "right").ok
+    assert not drive.press(service, "t", "other-chat", "a", reply.message_id, "right").ok  # forged chat
 
 
 def test_status_change_is_shown_with_since_and_previous(tmp_path, rules, classifier):
@@ -113,20 +114,20 @@ def test_status_change_is_shown_with_since_and_previous(tmp_path, rules, classif
     store = Store(tmp_path / "s.db", clock=lambda: now)
     service = Service(rules, store, classifier)
     store.set_gate_status(4, "A crack has opened.", "开了一条缝。", "admin", "first SME projects")
-    card = service.gate_card("4", "en").plain()
+    card = drive.command(service, "t", "c1", "u", "gate", "4", "en").plain()
     assert "Status: A crack has opened. (since 2026-11-20)" in card
     assert "Previous: Basically not opened. (checklist, 2026)" in card
-    assert "开了一条缝。" in service.board("zh").plain()
+    assert "开了一条缝。" in drive.command(service, "t", "c1", "u", "gates", "", "zh").plain()
     store.close()
 
 
 def test_restart_keeps_history(tmp_path, rules, classifier):
     clock = [datetime(2026, 11, 1, tzinfo=timezone.utc)]
     store = Store(tmp_path / "s.db", clock=lambda: clock[0])
-    Service(rules, store, classifier).handle_message(Message("t", "c", "u", "昇腾CANN全面开源"))
+    drive.say(Service(rules, store, classifier), Message("t", "c", "u", "昇腾CANN全面开源"))
     store.close()
     clock[0] += timedelta(days=3)
     store = Store(tmp_path / "s.db", clock=lambda: clock[0])
-    reply = Service(rules, store, classifier).handle_message(Message("t", "c", "u", "昇腾CANN全面开源"))
+    reply = drive.say(Service(rules, store, classifier), Message("t", "c", "u", "昇腾CANN全面开源"))
     assert "本群已于 2026-11-01 出现过这条。" in reply.plain()
     store.close()

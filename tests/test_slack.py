@@ -477,7 +477,7 @@ def test_send_posts_top_level_and_returns_ts(tmp_path, rules, classifier):
             assert adapter.name == "slack" and adapter.uses_http
             await adapter.start()
             try:
-                reply = Service(rules, store, classifier).board("en")
+                reply = await Service(rules, store, classifier).ahandle_command("slack", "C0DIGEST1", "U1", "gates", "")
                 ts = await adapter.send("C0DIGEST1", reply)
                 (call,) = fake.of("chat.postMessage")
                 assert ts == "1700000001.000100"

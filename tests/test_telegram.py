@@ -435,7 +435,7 @@ def test_stop_finishes_in_flight_replies(service: Service) -> None:
 def test_send_unprompted(service: Service) -> None:
     async def scenario() -> None:
         async with polling_bot(service) as (fake, adapter):
-            message_id = await adapter.send(str(GROUP), service.board("en"))
+            message_id = await adapter.send(str(GROUP), await service.ahandle_command("telegram", str(GROUP), "1", "gates", "", "en"))
             assert message_id and (GROUP, int(message_id)) in fake.messages
     run(scenario())
 
