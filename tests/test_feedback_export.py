@@ -31,6 +31,7 @@ def test_label_from_votes(bot_gate, votes, want):
     assert label_from_votes(bot_gate, votes) == want
 
 
+@pytest.mark.slow  # starts the gatebot command as a process
 def test_export_writes_corpus_lines_from_votes(tmp_path):
     db = tmp_path / "gatebot.db"
     store = Store(db)

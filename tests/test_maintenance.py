@@ -116,6 +116,7 @@ def test_backup_taken_while_the_bot_writes_restores_every_committed_row(tmp_path
         store.close()
 
 
+@pytest.mark.slow  # starts the gatebot command as a process
 def test_backup_refuses_what_it_cannot_do_well(tmp_path):
     Store(tmp_path / "g.db").close()
     (tmp_path / "taken.db").write_bytes(b"x")
@@ -200,6 +201,7 @@ def test_purge_removes_old_chatter_and_keeps_what_digests_and_feedback_read(tmp_
         store.close()
 
 
+@pytest.mark.slow  # starts the gatebot command as a process
 def test_purge_command(tmp_path, rules, classifier):
     store, *_ = _history(tmp_path / "g.db", rules, classifier)
     store.close()

@@ -466,6 +466,7 @@ def test_the_feed_floor_follows_the_chats_floor(svc: Service) -> None:
     assert "high confidence or better" in command(svc, "feeds", "floor default").plain()
 
 
+@pytest.mark.slow  # starts the gatebot command as a process
 def test_the_readmes_compact_example_is_the_real_output(tmp_path: Path) -> None:
     import os
     import subprocess
