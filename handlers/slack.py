@@ -36,8 +36,6 @@ from gatebot.inbox import Inbox
 from gatebot.reply import Reply
 from gatebot.service import Message, Service
 from gatebot.settings import Settings
-from slack_bolt.adapter.socket_mode.async_internals import send_async_response
-from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -106,6 +104,30 @@ def _api_error(exc: Exception) -> str:
         return f"{getattr(resp, 'status_code', '')} {error}".strip()
     return type(exc).__name__
 
+
+
+def _retry_headers(req: Any) -> dict[str, Any] | None:
+    """The HTTP retry headers a Socket Mode request stands for, so listeners see retries alike."""
+    headers: dict[str, Any] = {}
+    if req.retry_attempt is not None:
+        headers["x-slack-retry-num"] = str(req.retry_attempt)
+    if req.retry_reason is not None:
+        headers["x-slack-retry-reason"] = str(req.retry_reason)
+    return headers or None
+
+
+async def _ack(client: Any, req: Any, response: Any) -> None:
+    """Acknowledge a Socket Mode envelope with Bolt's answer (a JSON payload, text, or nothing)."""
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    if response.status != 200:
+        log.info("slack: socket mode request not handled (status %s)", response.status)
+        return
+    payload: dict[str, Any] | None = None
+    if response.body:
+        content_type = (response.headers.get("content-type") or [""])[0]
+        payload = json.loads(response.body) if content_type.startswith("application/json") else {"text": response.body}
+    await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
 
 class SlackAdapter:
     name = PLATFORM
@@ -266,10 +288,11 @@ class SlackAdapter:
         if known != "new":
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
-        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req),
+        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=_retry_headers(req),
                                    context={INBOX_KEY: key})
         response = await self._dispatch(key, request)
-        await send_async_response(client, req, response, started)
+        await _ack(client, req, response)
+        log.debug("slack: socket mode request answered in %d ms", (time() - started) * 1000)
 
     async def _as_job(self, context: Any, work: Callable[[], Awaitable[None]]) -> None:
         """Run a listener's work once per inbox item, and finish the item when it is done."""
@@ -320,7 +343,12 @@ class SlackAdapter:
     # ------------------------------------------------------------------ HTTP
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """POST /slack/events: verify, parse, dispatch to Bolt; never a 5xx for a bad payload."""
+        """POST /slack/events: verify, parse, dispatch to Bolt; never a 5xx for a bad payload.
+
+        Not Bolt's own aiohttp adapter (slack_bolt.adapter.aiohttp.async_handler): it dispatches at
+        once, while here the request is written to the durable inbox before Slack hears 200, a
+        re-delivery is recognised by its signature, and a signed but malformed body gets 200 and a
+        log line instead of Bolt's error."""
         raw = await request.read()
         if self._verifier is None:
             return web.Response(status=404, text="socket mode")
