@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .digest import build_digest, digest_window
+from .jobs import Job, Wait, run_job, wait_or_stop
 from .maintenance import purge_steps
 from .store import iso, utcnow
 from .timing import due_at, local_date_of, parse_hhmm, resolve_zone
@@ -150,25 +151,11 @@ class Scheduler:
 
 async def run_scheduler(service, adapters_by_platform: Mapping[str, Any], stop_event: asyncio.Event,
                         clock: Callable[[], datetime] | None = None, tick_seconds: float = 30.0,
-                        max_ticks: int | None = None, on_tick: Callable[[], None] | None = None) -> None:
-    """Tick until `stop_event` is set (or `max_ticks` passes, for tests). A failing tick is logged, not fatal.
-
-    `on_tick` is called after every tick, failed or not (the health report's heartbeat)."""
+                        max_ticks: int | None = None, on_tick: Callable[[], None] | None = None,
+                        wait: Wait = wait_or_stop) -> None:
+    """The digest job: tick until `stop_event` is set (or `max_ticks` passes). A failing tick is logged,
+    not fatal; `on_tick` is called after every tick (the health report's heartbeat); `wait` is the
+    pause between ticks (a fake clock's in tests)."""
     scheduler = Scheduler(service, adapters_by_platform, clock)
-    ticks = 0
-    while not stop_event.is_set():
-        try:
-            await scheduler.tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001
-            log.exception("digest scheduler tick failed")
-        if on_tick is not None:
-            on_tick()
-        ticks += 1
-        if max_ticks is not None and ticks >= max_ticks:
-            return
-        try:
-            await asyncio.wait_for(stop_event.wait(), timeout=tick_seconds)
-        except asyncio.TimeoutError:
-            pass
+    job = Job("digests", scheduler.tick, tick_seconds, on_tick)
+    await run_job(job, stop_event, wait=wait, max_ticks=max_ticks)

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+from datetime import datetime, timedelta
 
 from gatebot.reply import Reply
 from gatebot.service import Message, Service, VoteResult
@@ -51,3 +54,37 @@ def chat_admins(service: Service, *user_ids: str, platforms: tuple[str, ...] = (
 
     for platform in platforms:
         service.admin_checks[platform] = check
+
+
+class FakeClock:
+    """One clock for every periodic job in a test. `wait` sleeps in simulated time: each call wakes the
+    job whose wake-up comes first and moves `now` to it, so jobs interleave as they would in real time,
+    and a simulated day takes as long as its ticks."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._stops: set[asyncio.Event] = set()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def wait(self, seconds: float, stop: asyncio.Event) -> None:
+        if stop.is_set():
+            return
+        self._stops.add(stop)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + timedelta(seconds=seconds), next(self._seq), future))
+        asyncio.get_running_loop().call_soon(self._wake_next)
+        await future
+
+    def _wake_next(self) -> None:
+        if any(stop.is_set() for stop in self._stops):  # stopping: nobody sleeps on
+            while self._sleepers:
+                heapq.heappop(self._sleepers)[2].set_result(None)
+            return
+        if self._sleepers:
+            wake_at, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake_at)
+            future.set_result(None)

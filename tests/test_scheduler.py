@@ -10,7 +10,7 @@ import drive
 import pytest
 from gatebot import scheduler as sched
 from gatebot.scheduler import Scheduler, due_digests, run_scheduler
-from gatebot.service import Service
+from gatebot.service import Message, Service
 from gatebot.store import Store
 from gatebot.timing import due_at, next_due, parse_hhmm, resolve_zone
 
@@ -350,4 +350,43 @@ def test_serve_runs_one_scheduler_for_all_adapters(rules, classifier, tmp_path, 
 
     assert asyncio.run(asyncio.wait_for(main(), 10)) == 0
     assert [len(a.sent) for a in adapters] == [1, 1]
+    service.store.close()
+
+
+def test_a_fake_clock_drives_a_day_of_digest_ticks_without_sleeping(rules, classifier, tmp_path):
+    from drive import FakeClock
+    from gatebot.jobs import Job, run_jobs
+
+    clock = FakeClock(datetime(2026, 5, 1, 0, 0, tzinfo=UTC))
+    service = make_service(rules, classifier, tmp_path / "g.db", clock)
+    subscribe(service, "c1", "on 09:00 UTC")
+    drive.say(service, Message("telegram", "c1", "u1", "Alibaba orders 10,000 Ascend 910C chips"))
+    adapter = FakeAdapter()
+    sent_at: list[datetime] = []
+    original = adapter.send
+
+    async def send(chat_id, reply):
+        sent_at.append(clock.now)
+        return await original(chat_id, reply)
+
+    adapter.send = send
+    beats: list[datetime] = []
+
+    async def main():
+        stop = asyncio.Event()
+
+        async def heartbeat() -> None:  # a second job on the same clock
+            beats.append(clock.now)
+            if clock.now >= datetime(2026, 5, 2, 0, 0, tzinfo=UTC):
+                stop.set()
+
+        await asyncio.gather(
+            run_scheduler(service, {"telegram": adapter}, stop, clock, tick_seconds=600, wait=clock.wait),
+            run_jobs([Job("heartbeat", heartbeat, 3600)], stop, wait=clock.wait))
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    # once, on the first tick at or after 09:00 (ticks every 10 minutes)
+    assert len(sent_at) == 1
+    assert datetime(2026, 5, 1, 9, 0, tzinfo=UTC) <= sent_at[0] <= datetime(2026, 5, 1, 9, 10, tzinfo=UTC)
+    assert len(beats) >= 24  # both jobs ran through the simulated day
     service.store.close()
