@@ -39,13 +39,7 @@ from gatebot.settings import Settings
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 
 from .lifecycle import StartFailure
 from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks, unescape
@@ -55,79 +49,11 @@ EVENTS_PATH = "/slack/events"
 INBOX_KEY = "gatebot_inbox_key"  # in a Bolt request's context: the inbox item it came from
 SOCKET_CONNECT_TIMEOUT = 15.0
 DRAIN_TIMEOUT = 5.0  # seconds listeners get to finish at shutdown (the rest stays in the inbox)
-# Errors with which Slack refuses a token: retrying cannot help.
-AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-                         "not_allowed_token_type", "invalid_token", "no_permission", "team_access_not_granted",
-                         "ekm_access_denied", "missing_scope"})
+from .slack_api import AUTH_ERRORS, ack, api_error, retry_headers, socket_log, web_client
+
 log = logging.getLogger("gatebot.slack")
 
-
-class _NoTraceback(logging.Filter):
-    """slack_sdk's Socket Mode client logs a full traceback for every failed (re)connection: one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            record.msg = f"{record.getMessage()} [{type(exc).__name__}]"
-            record.args = None
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-_socket_log = logging.getLogger("gatebot.slack.socket")
-_socket_log.addFilter(_NoTraceback())
-
 # Command replies go to the channel, except those the core marks ephemeral (usage errors, help).
-
-
-def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
-    """The Web API client: SLACK_API_URL as base_url, retrying rate limits, 5xx and connection errors."""
-    return AsyncWebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
-
-
-def _api_error(exc: Exception) -> str:
-    """A log-safe description of a Web API failure (never the request headers or token)."""
-    if isinstance(exc, SlackApiError):
-        resp = exc.response
-        data = getattr(resp, "data", None)  # a dict for JSON answers; text (an HTML error page) otherwise
-        error = data.get("error", "") if isinstance(data, dict) else ""
-        return f"{getattr(resp, 'status_code', '')} {error}".strip()
-    return type(exc).__name__
-
-
-
-def _retry_headers(req: Any) -> dict[str, Any] | None:
-    """The HTTP retry headers a Socket Mode request stands for, so listeners see retries alike."""
-    headers: dict[str, Any] = {}
-    if req.retry_attempt is not None:
-        headers["x-slack-retry-num"] = str(req.retry_attempt)
-    if req.retry_reason is not None:
-        headers["x-slack-retry-reason"] = str(req.retry_reason)
-    return headers or None
-
-
-async def _ack(client: Any, req: Any, response: Any) -> None:
-    """Acknowledge a Socket Mode envelope with Bolt's answer (a JSON payload, text, or nothing)."""
-    from slack_sdk.socket_mode.response import SocketModeResponse
-
-    if response.status != 200:
-        log.info("slack: socket mode request not handled (status %s)", response.status)
-        return
-    payload: dict[str, Any] | None = None
-    if response.body:
-        content_type = (response.headers.get("content-type") or [""])[0]
-        payload = json.loads(response.body) if content_type.startswith("application/json") else {"text": response.body}
-    await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
 
 class SlackAdapter:
     name = PLATFORM
@@ -197,7 +123,7 @@ class SlackAdapter:
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
         app_token = self.settings.slack_app_token.get_secret_value()
-        client = SocketModeClient(app_token=app_token, logger=_socket_log, web_client=web_client(self.settings),
+        client = SocketModeClient(app_token=app_token, logger=socket_log, web_client=web_client(self.settings),
                                   ping_interval=10)
         client.socket_mode_request_listeners.append(self._on_socket_request)
         self._socket = client
@@ -288,10 +214,10 @@ class SlackAdapter:
         if known != "new":
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
-        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=_retry_headers(req),
+        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=retry_headers(req),
                                    context={INBOX_KEY: key})
         response = await self._dispatch(key, request)
-        await _ack(client, req, response)
+        await ack(client, req, response)
         log.debug("slack: socket mode request answered in %d ms", (time() - started) * 1000)
 
     async def _as_job(self, context: Any, work: Callable[[], Awaitable[None]]) -> None:
@@ -510,7 +436,7 @@ class SlackAdapter:
                 unfurl_links=False, unfurl_media=False,
             )
         except Exception as exc:  # noqa: BLE001
-            log.error("slack: chat.postMessage failed: %s", _api_error(exc))
+            log.error("slack: chat.postMessage failed: %s", api_error(exc))
             return
         if reply.message_id is not None and resp.get("ts"):
             store.set_reply_ref(reply.message_id, resp["ts"])
@@ -531,7 +457,7 @@ class SlackAdapter:
                     await self._upload(str(body.get("channel_id") or ""), reply)
                     return
                 except Exception as exc:  # noqa: BLE001 - e.g. not_in_channel: say so to the asker
-                    log.warning("slack: files_upload_v2 failed: %s", _api_error(exc))
+                    log.warning("slack: files_upload_v2 failed: %s", api_error(exc))
                     in_channel = False
             await respond(
                 text=fallback_text(reply), blocks=render_blocks(reply),
@@ -567,7 +493,7 @@ class SlackAdapter:
                     await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
                     return
                 except Exception as exc:  # noqa: BLE001 - e.g. a response_url message: replace it instead
-                    log.info("slack: chat.update failed (%s), replacing via response_url", _api_error(exc))
+                    log.info("slack: chat.update failed (%s), replacing via response_url", api_error(exc))
             if body.get("response_url"):
                 await respond(text=text, blocks=blocks, replace_original=True)
         except Exception:  # noqa: BLE001
@@ -591,7 +517,7 @@ class SlackAdapter:
                 kwargs["thread_ts"] = container["thread_ts"]
             await self.client.chat_postEphemeral(channel=channel, user=user, text=escape(notice), **kwargs)
         except Exception as exc:  # noqa: BLE001
-            log.info("slack: ephemeral notice failed: %s", _api_error(exc))
+            log.info("slack: ephemeral notice failed: %s", api_error(exc))
 
 
 def _first_action_id(body: dict) -> str:

@@ -157,7 +157,7 @@ def test_replayed_signed_command_runs_once_also_after_restart(tmp_path, rules, c
 
 
 def test_slack_api_errors_with_a_non_json_body_are_described_not_raised():
-    from gatebot.handlers.slack import _api_error
+    from gatebot.handlers.slack_api import api_error as _api_error
     from slack_sdk.errors import SlackApiError
     from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
