@@ -44,12 +44,11 @@ from slack_sdk.signature import SignatureVerifier
 from .lifecycle import StartFailure
 from .slack_render import ACTION_PREFIX, escape, fallback_text, parse_vote_value, render_blocks, unescape
 
-PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
-INBOX_KEY = "gatebot_inbox_key"  # in a Bolt request's context: the inbox item it came from
 SOCKET_CONNECT_TIMEOUT = 15.0
 DRAIN_TIMEOUT = 5.0  # seconds listeners get to finish at shutdown (the rest stays in the inbox)
-from .slack_api import AUTH_ERRORS, ack, api_error, retry_headers, socket_log, web_client
+from .slack_api import AUTH_ERRORS, INBOX_KEY, PLATFORM, ack, api_error, retry_headers, socket_log, web_client
+from .slack_http import HttpReceiver
 
 log = logging.getLogger("gatebot.slack")
 
@@ -85,6 +84,7 @@ class SlackAdapter:
         self._socket: Any = None  # slack_sdk's Socket Mode client while connected
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
+        self._http = HttpReceiver(self._verifier, self.inbox, self._dispatch, lambda: self._stopping)
         self._register()
         service.admin_checks[PLATFORM] = self.is_workspace_admin
 
@@ -269,60 +269,8 @@ class SlackAdapter:
     # ------------------------------------------------------------------ HTTP
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """POST /slack/events: verify, parse, dispatch to Bolt; never a 5xx for a bad payload.
-
-        Not Bolt's own aiohttp adapter (slack_bolt.adapter.aiohttp.async_handler): it dispatches at
-        once, while here the request is written to the durable inbox before Slack hears 200, a
-        re-delivery is recognised by its signature, and a signed but malformed body gets 200 and a
-        log line instead of Bolt's error."""
-        raw = await request.read()
-        if self._verifier is None:
-            return web.Response(status=404, text="socket mode")
-        try:
-            valid = self._verifier.is_valid_request(raw, request.headers)
-        except (ValueError, TypeError, OverflowError):  # e.g. a timestamp that is not a number
-            valid = False
-        if not valid:
-            log.warning("slack: rejected a request with a bad or stale signature")
-            return web.Response(status=401, text="invalid request")
-        body = raw.decode("utf-8", errors="replace")
-        if self._stopping:
-            return web.Response(status=503, text="shutting down")  # Slack retries; dedupe covers it
-        key = "sig:" + request.headers.get("X-Slack-Signature", "")
-        try:
-            bolt_req = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers),
-                                        context={INBOX_KEY: key})
-            if not isinstance(bolt_req.body, dict):
-                raise ValueError("body is not an object")
-        except Exception as exc:  # noqa: BLE001 - malformed but signed: log, 200, nothing processed
-            log.warning("slack: malformed request body ignored (%s)", type(exc).__name__)
-            return web.Response(status=200, text="")
-        kind = str(bolt_req.body.get("type") or ("command" if "command" in bolt_req.body else "other"))
-        if kind not in ("url_verification", "ssl_check"):  # handshakes are not work
-            stored = json.dumps({"mode": "http", "body": body, "query": request.query_string,
-                                 "content_type": request.headers.get("Content-Type", "")})
-            known = self.inbox.accept(PLATFORM, key, stored, kind=kind)  # written before Slack hears 200
-            if known != "new":
-                log.warning("slack: a request seen before (same signature, %s) was acknowledged, not run again", known)
-                return web.Response(status=200, text="")
-        else:
-            bolt_req.context.pop(INBOX_KEY, None)
-        try:
-            bolt_resp = await self._dispatch(bolt_req.context.get(INBOX_KEY), bolt_req)
-        except Exception:  # noqa: BLE001
-            log.exception("slack: dispatch failed")
-            return web.Response(status=200, text="")
-        status = bolt_resp.status
-        if status >= 400:
-            # unhandled or failed payloads: acknowledge so Slack does not retry a hopeless request
-            log.warning("slack: request not handled (status %s, type %s)", status, bolt_req.body.get("type"))
-            return web.Response(status=200, text="")
-        headers = bolt_resp.first_headers_without_set_cookie()
-        ctype = headers.pop("content-type", None) or (
-            "application/json" if bolt_resp.body.startswith("{") else "text/plain")
-        headers.pop("Content-Type", None)
-        return web.Response(status=status, body=bolt_resp.body.encode("utf-8"),
-                            headers=headers, content_type=ctype.split(";")[0])
+        """POST /slack/events (handlers/slack_http.py)."""
+        return await self._http(request)
 
     # ------------------------------------------------------------------ listeners
 

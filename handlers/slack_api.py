@@ -17,6 +17,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("gatebot.slack")
+PLATFORM = "slack"
+INBOX_KEY = "gatebot_inbox_key"  # in a Bolt request's context: the inbox item it came from
 
 # Errors with which Slack refuses a token: retrying cannot help.
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
