@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from . import chatsettings, etiquette
-from .chart import atrend_reply, gate_names, load_trend, parse_period, trend_reply
+from .chart import atrend, gate_names, load_trend, parse_period, trend_reply
 from .chatsettings import ChatSettings, clears
 from .classifier import MAX_CHARS, Classifier
 from .digest import chat_language, current_status, digest_command, is_admin, momentum, setstatus_command
@@ -155,13 +155,16 @@ class Service:
         if decision is not None:
             self.store.record_judges(message_id, decision.judge, decision.verdicts())
         settings = self.chat_settings(msg.platform, msg.chat_id)
-        if not always and not self._speaks(msg, verdict, settings):
+        if not always and not self._speaks(msg, verdict, settings, decision):
             return None
         return self._verdict_reply(verdict, text, message_id, earlier, quote=always, **_judged(decision),
                                    **self._manner(settings, verdict, msg.is_direct, compact=not always))
 
-    def _speaks(self, msg: Message, verdict: Verdict, settings: ChatSettings) -> bool:
-        """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor)"""
+    def _speaks(self, msg: Message, verdict: Verdict, settings: ChatSettings, decision: Decision | None = None) -> bool:
+        """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor;
+        unprompted, never on the model's word alone: Decision.unprompted)"""
+        if decision is not None and not decision.unprompted and not (msg.is_direct or msg.addressed):
+            return False
         return etiquette.answers(settings, verdict, direct=msg.is_direct, addressed=msg.addressed,
                                  now=self.clock(), default_floor=self.default_floor)
 
@@ -178,8 +181,9 @@ class Service:
             return verdict, None
         decision = await self.judge.decide(text, verdict)
         final = decision.verdict
-        # The model's confidence decides whether a group hears about it, as the rules' would.
-        group_reply = bool(final.gate) and clears(final.confidence, self.default_floor)
+        # The model's confidence decides whether a group hears about it, as the rules' would; never
+        # the model alone where the rules saw no AI-compute context (Decision.unprompted).
+        group_reply = bool(final.gate) and clears(final.confidence, self.default_floor) and decision.unprompted
         if final.group_reply != group_reply:
             final = replace(final, group_reply=group_reply)
             decision = replace(decision, verdict=final)
@@ -316,7 +320,7 @@ class Service:
         if decision is not None:
             self.store.record_judges(message_id, decision.judge, decision.verdicts())
         settings = self.chat_settings(msg.platform, msg.chat_id)
-        if not always and not self._speaks(msg, verdict, settings):
+        if not always and not self._speaks(msg, verdict, settings, decision):
             return None
         reply = self._verdict_reply(verdict, combined, message_id, earlier, **_judged(decision),
                                     **self._manner(settings, verdict, msg.is_direct, compact=not always))
@@ -705,10 +709,9 @@ class Service:
                 for post in r.replies:
                     reply.blocks.extend(post.blocks)
             return reply
-        if name == "trend" and (days := parse_period(args)) is not None:
-            trend = load_trend(self.store, self.rules, platform, chat_id, days, self.clock(),
-                               self._chat_zone(platform, chat_id))
-            return await atrend_reply(trend, gate_names(self.rules), lang)  # rendered off the loop
+        if name == "trend" and (days := parse_period(args)) is not None:  # read and rendered off the loop
+            return await atrend(self.store, self.rules, platform, chat_id, days, self.clock(),
+                                self._chat_zone(platform, chat_id), lang)
         return self.feed_command(platform, chat_id, user_id, name, args, lang_hint)
 
     def _chat_zone(self, platform: str, chat_id: str) -> str:
