@@ -22,6 +22,7 @@ DEFAULT_MODE = "digest"
 PASTED_MATCH_WINDOW = timedelta(days=7)  # how far back a pasted message can make a feed entry a repeat
 MIN_TITLE_MATCH = 12  # titles shorter than this are not searched for inside pasted messages
 TREND_SECONDS = 20.0  # a /trend count running longer is stopped
+PROGRESS_STEPS = 10_000  # SQLite steps between two looks at the clock (~1 ms)
 HOURLY_SIGNALS = ("select substr(created_at, 1, 13), gate, confidence, source is not null, count(*) from messages "
                   "where platform = ? and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 "
                   "group by 1, 2, 3, 4")
@@ -356,7 +357,7 @@ class FeedStore:
         conn = sqlite3.connect(f"file:{quote(self.store.path)}?mode=ro", uri=True, timeout=5.0,
                                check_same_thread=False)
         deadline = time.monotonic() + seconds
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
         try:
             return conn.execute(HOURLY_SIGNALS, args).fetchall(), conn.execute(STATUS_CHANGES, args[2:]).fetchall()
         except sqlite3.OperationalError as exc:

@@ -19,6 +19,7 @@ Functions and arguments cross by pickle: module-level functions, plain data.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import os
@@ -37,14 +38,17 @@ T = TypeVar("T")
 class Limits:
     seconds: float  # wall clock per job, from the moment it starts
     memory_mb: int  # address space of the worker process (RLIMIT_AS), imports included
+    preload: tuple[str, ...] = ()  # modules a new process imports before its first job (START_SECONDS)
 
 
 # A feed is parsed in milliseconds once bounded (feeds.bound_document); 10 s is a stuck parser.
 # A chart renders in 0.2-0.5 s; numpy and matplotlib alone take ~200 MB of address space.
 LIMITS: dict[str, Limits] = {
-    "feed": Limits(seconds=10.0, memory_mb=320),
-    "chart": Limits(seconds=20.0, memory_mb=640),
+    "feed": Limits(seconds=10.0, memory_mb=320, preload=("feedparser",)),
+    "chart": Limits(seconds=20.0, memory_mb=640,
+                    preload=("matplotlib.figure", "matplotlib.backends.backend_agg")),
 }
+START_SECONDS = 60.0  # a new process: interpreter, imports (the job's clock starts after them)
 
 
 class WorkerError(Exception):
@@ -55,6 +59,13 @@ class WorkerError(Exception):
         super().__init__(f"{kind} worker: {reason}" + (f" ({detail})" if detail else ""))
         self.kind = kind
         self.reason = reason
+
+
+def _ready(modules: tuple[str, ...]) -> int:
+    """A new worker's first call: import what its jobs need, so their time limit is theirs alone."""
+    for name in modules:
+        importlib.import_module(name)
+    return os.getpid()
 
 
 def _limit_child(memory_bytes: int) -> None:
@@ -98,6 +109,16 @@ class _Slot:
             self.started += 1
         return self.pool
 
+    async def start(self, modules: tuple[str, ...]) -> None:
+        """A new process, its imports done (within START_SECONDS; WorkerError "died" if it cannot)."""
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                await asyncio.wrap_future(self.executor().submit(_ready, modules))
+        except (TimeoutError, MemoryError, ImportError) as exc:  # a dying process: BrokenProcessPool, as for a job
+            self.discard(kill=True)
+            log.warning("%s worker: a new process could not start (%s)", self.kind, type(exc).__name__)
+            raise WorkerError(self.kind, "died", f"could not start: {type(exc).__name__}") from None
+
     def pids(self) -> list[int]:
         processes = getattr(self.pool, "_processes", None) or {}  # ProcessPoolExecutor keeps no public list
         return [p.pid for p in list(processes.values()) if p.pid]
@@ -112,7 +133,8 @@ class _Slot:
             for process in list(processes.values()):
                 try:
                     process.kill()
-                except (OSError, AttributeError):
+                    process.join(1.0)  # reaped at once (SIGKILL cannot be ignored): no zombie left
+                except (OSError, AttributeError, ValueError, AssertionError):
                     pass
         try:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -136,8 +158,10 @@ async def run_cpu(kind: str, func: Callable[..., T], *args: Any) -> T:
     limits = s.limits
     async with s.lock():
         for attempt in (1, 2):
-            future = asyncio.wrap_future(s.executor().submit(func, *args))
             try:
+                if s.pool is None:
+                    await s.start((*limits.preload, getattr(func, "__module__", "") or "builtins"))
+                future = asyncio.wrap_future(s.executor().submit(func, *args))
                 async with asyncio.timeout(limits.seconds):
                     return await future
             except TimeoutError:
