@@ -55,7 +55,7 @@ LABELS.update({
     "chart_err_died": {"en": "The chart could not be drawn: the process drawing it stopped twice. Try again later.",
                        "zh": "图表未能绘制：绘图进程两次意外中止。请稍后再试。"},
     "chart_err_count_slow": {"en": "Counting this chat's signals took too long and was stopped. Try /trend 7d.",
-                             "zh": "统计本群信号耗时过长，已被中止。请试试 /trend 7d。"},
+                             "zh": "统计此聊天的信号耗时过长，已被中止。请试试 /trend 7d。"},
     "chart_err_failed": {"en": "The chart could not be made this time. Try again later.",
                          "zh": "这次未能生成图表。请稍后再试。"},
 })

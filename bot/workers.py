@@ -158,26 +158,30 @@ async def run_cpu(kind: str, func: Callable[..., T], *args: Any) -> T:
     limits = s.limits
     async with s.lock():
         for attempt in (1, 2):
+            clock: asyncio.Timeout | None = None
             try:
                 if s.pool is None:
                     await s.start((*limits.preload, getattr(func, "__module__", "") or "builtins"))
                 future = asyncio.wrap_future(s.executor().submit(func, *args))
-                async with asyncio.timeout(limits.seconds):
+                async with asyncio.timeout(limits.seconds) as clock:
                     return await future
             except TimeoutError:
+                if clock is None or not clock.expired():  # the job's own TimeoutError: an answer like any other failure
+                    raise
                 s.discard(kill=True)
-                log.warning("%s worker: a job ran over %g s and was stopped (%s)", kind, limits.seconds,
+                # INFO: the caller says it once, as a WARNING with what the job was for
+                log.info("%s worker: a job ran over %g s and was stopped (%s)", kind, limits.seconds,
                             getattr(func, "__name__", "job"))
                 raise WorkerError(kind, "timeout", f"over {limits.seconds:g} s") from None
             except MemoryError:
                 s.discard(kill=True)  # what is left of its heap is not worth keeping
-                log.warning("%s worker: a job needed more than %d MB and was stopped (%s)", kind,
+                log.info("%s worker: a job needed more than %d MB and was stopped (%s)", kind,
                             limits.memory_mb, getattr(func, "__name__", "job"))
                 raise WorkerError(kind, "memory", f"over {limits.memory_mb} MB") from None
             except BrokenProcessPool:
                 s.discard(kill=True)
                 if attempt == 2:
-                    log.warning("%s worker: the process died twice in one job (%s)", kind,
+                    log.info("%s worker: the process died twice in one job (%s)", kind,
                                 getattr(func, "__name__", "job"))
                     raise WorkerError(kind, "died", "the process died twice") from None
                 log.warning("%s worker: the process died; starting a new one", kind)

@@ -75,6 +75,7 @@ def run(coro):
 
 
 def test_a_job_over_its_time_is_killed_and_the_next_gets_a_new_process(kinds, caplog) -> None:
+    caplog.set_level("INFO", logger="gatebot.workers")
     async def scenario() -> None:
         first = await run_cpu("slow", pid)
         with pytest.raises(WorkerError) as err:
@@ -158,7 +159,8 @@ def test_a_chart_worker_killed_twice_during_trend_still_gets_a_reply(service: Se
         stop.set()
         killer.join(5)
     assert reply.kind == "error" and reply.plain() == label("chart_err_died", "en")
-    assert any("died twice" in r.getMessage() for r in caplog.records)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "gatebot.chart"]
+    assert said == ["trend for test:c1: chart worker: died (the process died twice)"]
     assert "Traceback" not in caplog.text
     # and the next /trend draws again
     again = run(service.ahandle_command("test", "c1", "u1", "trend", "7d"))
