@@ -160,7 +160,8 @@ class Service:
         return self._verdict_reply(verdict, text, message_id, earlier, quote=always, **_judged(decision),
                                    **self._manner(settings, verdict, msg.is_direct, compact=not always))
 
-    def _speaks(self, msg: Message, verdict: Verdict, settings: ChatSettings, decision: Decision | None = None) -> bool:
+    def _speaks(self, msg: Message, verdict: Verdict, settings: ChatSettings,
+                decision: Decision | None = None) -> bool:
         """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor;
         unprompted, never on the model's word alone: Decision.unprompted)"""
         if decision is not None and not decision.unprompted and not (msg.is_direct or msg.addressed):

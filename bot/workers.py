@@ -89,7 +89,6 @@ class _Slot:
         self.pool: Executor | None = None
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.started = 0  # processes started (a test reads it)
 
     def lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -106,7 +105,6 @@ class _Slot:
             except (OSError, NotImplementedError, ImportError) as exc:
                 log.warning("no worker process (%s); %s work runs on a thread, without limits", exc, self.kind)
                 self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gatebot-{self.kind}")
-            self.started += 1
         return self.pool
 
     async def start(self, modules: tuple[str, ...]) -> None:
@@ -187,8 +185,3 @@ async def run_cpu(kind: str, func: Callable[..., T], *args: Any) -> T:
                 log.warning("%s worker: the process died; starting a new one", kind)
     raise AssertionError("unreachable")
 
-
-def shutdown() -> None:
-    """End every worker process (at exit, and between tests that count processes)."""
-    for s in _SLOTS.values():
-        s.discard(kill=True)
