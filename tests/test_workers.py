@@ -1,6 +1,6 @@
 """Worker processes: each kind of job in its own process, within a time and a memory limit.
 
-The jobs below run in real spawned worker processes (they are imported there from this module);
+The jobs (worker_jobs.py) run in real spawned worker processes;
 a job that runs too long is killed, one that wants too much memory is stopped, a process that dies
 twice in one call is reported, and in every case the next job gets a fresh process.
 """
@@ -20,37 +20,9 @@ from gatebot import workers
 from gatebot.reply import label
 from gatebot.service import Message, Service
 from gatebot.workers import Limits, WorkerError, run_cpu
+from worker_jobs import die, die_once, hog, pid, spin
 
 GATE1 = "ByteDance orders $5.6B of Ascend 950PR chips"
-
-
-# --------------------------------------------------------------------------- jobs (run in the worker)
-
-
-def pid() -> int:
-    return os.getpid()
-
-
-def spin(seconds: float) -> str:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-    return "done"
-
-
-def hog(mb: int) -> int:
-    return len(bytearray(mb * 1024 * 1024))
-
-
-def die() -> None:
-    os._exit(3)
-
-
-def die_once(marker: str) -> str:
-    if not os.path.exists(marker):
-        Path(marker).touch()
-        os._exit(3)
-    return "second life"
 
 
 # --------------------------------------------------------------------------- fixtures
