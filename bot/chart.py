@@ -12,21 +12,23 @@ it never fails for want of a font.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 
-from .feedstore import FeedStore
-from .reply import Block, Reply, label
+from .feedstore import FeedStore, TrendTooSlow
+from .reply import LABELS, Block, Reply, label
 from .ruleset import RuleSet
 from .store import Store, iso
 from .timing import resolve_zone
-from .workers import run_cpu
+from .workers import LIMITS, WorkerError, run_cpu
 
 log = logging.getLogger("gatebot.chart")
 
@@ -40,6 +42,8 @@ PERIODS = {"7d": 7, "30d": 30, "7": 7, "30": 30, "week": 7, "month": 30}
 CHART_LABELS = ("chart_title", "chart_subtitle", "chart_conf_high", "chart_conf_medium", "chart_conf_low",
                 "chart_status_change", "chart_signals")
 _LOCK = threading.Lock()  # matplotlib's font caches are not made for concurrent renders
+_READS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gatebot-trend")  # trend counts (aload_trend)
+
 
 
 @dataclass
@@ -68,14 +72,27 @@ def parse_period(args: str) -> int | None:
 def trend_data(store: Store, platform: str, chat_id: str, days: int, now: datetime, gates: list[int],
                zone: tzinfo = timezone.utc) -> Trend:
     """Signals per gate per local day for the `days` days ending today (in `zone`)."""
+    start, end = _window(days, now, zone)
+    signals = FeedStore(store).hourly_signals(platform, chat_id, start, end)
+    changes = [(c.gate, c.since) for c in store.status_changes_between(iso(start), iso(end))]
+    return count_trend(signals, changes, days, now, gates, zone)
+
+
+def _window(days: int, now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    first = now.astimezone(zone).date() - timedelta(days=days - 1)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
+    return start, now + timedelta(seconds=1)
+
+
+def count_trend(signals: list[tuple], changes: list[tuple], days: int, now: datetime, gates: list[int],
+                zone: tzinfo = timezone.utc) -> Trend:
+    """A Trend from hourly signal counts and (gate, since) status changes (FeedStore.trend_rows)."""
     today = now.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
     day_list = [first + timedelta(days=i) for i in range(days)]
     counts = {g: {c: [0] * days for c in CONFIDENCES} for g in gates}
     pasted = fed = 0
-    for hour, gate, confidence, from_feed, n in FeedStore(store).hourly_signals(
-            platform, chat_id, start, now + timedelta(seconds=1)):
+    for hour, gate, confidence, from_feed, n in signals:
         ts = datetime.fromisoformat(hour + ":00:00+00:00").astimezone(zone)
         index = (ts.date() - first).days
         if not 0 <= index < days or gate not in counts:
@@ -85,12 +102,12 @@ def trend_data(store: Store, platform: str, chat_id: str, days: int, now: dateti
             fed += n
         else:
             pasted += n
-    changes = []
-    for change in store.status_changes_between(iso(start), iso(now + timedelta(seconds=1))):
-        index = (datetime.fromisoformat(change.since).astimezone(zone).date() - first).days
+    marks = []
+    for gate, since in changes:
+        index = (datetime.fromisoformat(since).astimezone(zone).date() - first).days
         if 0 <= index < days:
-            changes.append((change.gate, index))
-    return Trend(day_list, counts, pasted, fed, changes, getattr(zone, "key", None) or "UTC")
+            marks.append((gate, index))
+    return Trend(day_list, counts, pasted, fed, marks, getattr(zone, "key", None) or "UTC")
 
 
 # --------------------------------------------------------------------------- fonts
@@ -229,5 +246,46 @@ def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
 
 
 async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
-    """trend_reply in the worker process: the event loop keeps serving chats while it renders."""
-    return await run_cpu(trend_reply, trend, names, lang)
+    """trend_reply in the chart worker process: the event loop keeps serving chats while it renders.
+    Raises WorkerError when the worker broke its limits or died twice (see `atrend`)."""
+    return await run_cpu("chart", trend_reply, trend, names, lang)
+
+
+async def aload_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
+                      zone_name: str = "UTC") -> Trend:
+    """load_trend on a thread with a read-only connection of its own (FeedStore.trend_rows): the
+    count can take seconds on a busy chat, and neither the event loop nor the store's lock waits."""
+    zone = resolve_zone(zone_name) or timezone.utc
+    start, end = _window(days, now, zone)
+    loop = asyncio.get_running_loop()
+    signals, changes = await loop.run_in_executor(_READS, FeedStore(store).trend_rows, platform, chat_id, start, end)
+    return count_trend(signals, changes, days, now, list(rules.gates), zone)
+
+
+async def atrend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
+                 zone_name: str, lang: str) -> Reply:
+    """/trend: counted off the event loop, drawn in the chart worker; whatever fails, a reply that
+    says what happened (one line in the chat, one in the log)."""
+    try:
+        trend = await aload_trend(store, rules, platform, chat_id, days, now, zone_name)
+    except TrendTooSlow as exc:
+        log.warning("trend for %s:%s: %s", platform, chat_id, exc)
+        return _failed(lang, "chart_err_count_slow")
+    except Exception as exc:  # noqa: BLE001 - e.g. the database is locked or damaged: say so, no traceback
+        log.warning("trend for %s:%s: counting failed (%s: %s)", platform, chat_id, type(exc).__name__, exc)
+        return _failed(lang, "chart_err_failed")
+    try:
+        return await atrend_reply(trend, gate_names(rules), lang)
+    except WorkerError as exc:
+        log.warning("trend for %s:%s: %s", platform, chat_id, exc)
+        return _failed(lang, f"chart_err_{exc.reason}")
+    except Exception as exc:  # noqa: BLE001 - a rendering bug must not leave the chat without an answer
+        log.warning("trend for %s:%s: rendering failed (%s: %s)", platform, chat_id, type(exc).__name__, exc)
+        return _failed(lang, "chart_err_failed")
+
+
+def _failed(lang: str, key: str) -> Reply:
+    key = key if key in LABELS else "chart_err_failed"
+    limits = LIMITS["chart"]  # the wording names the limit that stopped it
+    text = label(key, lang, seconds=f"{limits.seconds:g}", memory_mb=limits.memory_mb)
+    return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=text)])

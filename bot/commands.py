@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import answers, conversation, etiquette
-from .chart import atrend_reply, gate_names, load_trend, parse_period
+from .chart import atrend, parse_period
 from .context import Context, is_bot_admin, words_language
 from .conversation import clean
 from .digest import digest_command, setstatus_command
@@ -237,8 +237,8 @@ async def trend(ctx: Context, args: str) -> Reply:
     days = parse_period(args)
     if days is None:
         return _error(lang, "trend_usage")
-    trend = load_trend(ctx.deps.store, ctx.deps.rules, ctx.platform, ctx.chat_id, days, ctx.now, chat_zone(ctx))
-    return await atrend_reply(trend, gate_names(ctx.deps.rules), lang)  # rendered off the loop
+    # read and rendered off the loop
+    return await atrend(ctx.deps.store, ctx.deps.rules, ctx.platform, ctx.chat_id, days, ctx.now, chat_zone(ctx), lang)
 
 
 # ---------------------------------------------------------------------------------------- the table

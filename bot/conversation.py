@@ -70,16 +70,20 @@ async def decide(deps: Deps, text: str) -> tuple[Verdict, Decision | None]:
         return verdict, None
     decision = await deps.judge.decide(text, verdict)
     final = decision.verdict
-    # The model's confidence decides whether a group hears about it, as the rules' would.
-    group_reply = bool(final.gate) and clears(final.confidence, deps.default_floor)
+    # The model's confidence decides whether a group hears about it, as the rules' would; never
+    # the model alone where the rules saw no AI-compute context (Decision.unprompted).
+    group_reply = bool(final.gate) and clears(final.confidence, deps.default_floor) and decision.unprompted
     if final.group_reply != group_reply:
         final = replace(final, group_reply=group_reply)
         decision = replace(decision, verdict=final)
     return final, decision
 
 
-def _speaks(ctx: Context, verdict: Verdict, addressed: bool) -> bool:
-    """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor)"""
+def _speaks(ctx: Context, verdict: Verdict, addressed: bool, decision: Decision | None = None) -> bool:
+    """Does this pasted message get a reply here? (the chat's mode, /quiet and confidence floor;
+    unprompted, never on the model's word alone: Decision.unprompted)"""
+    if decision is not None and not decision.unprompted and not (ctx.is_direct or addressed):
+        return False
     return etiquette.answers(
         ctx.settings,
         verdict,
@@ -150,7 +154,7 @@ async def handle(
             return Reply(kind="error", lang="en", blocks=[Block(kind="text", text=label("classify_usage", "en"))])
         verdict, decision = await decide(deps, raw)
         message_id, earlier = _store(ctx, raw, verdict, decision)
-        if not always and not _speaks(ctx, verdict, addressed):
+        if not always and not _speaks(ctx, verdict, addressed, decision):
             return None
         return reply_for(ctx, verdict, raw, message_id, earlier, decision, always=always)
     results = await deps.link_reader.read_many(found.urls, deps.store, deps.classifier.classify)
@@ -158,7 +162,7 @@ async def handle(
     combined = "\n".join(p for p in [found.text, *(r.headline_text for r in read)] if p)
     verdict, decision = await decide(deps, combined)
     message_id, earlier = _store(ctx, "\n".join([raw, *(r.title for r in read)]), verdict, decision)
-    if not always and not _speaks(ctx, verdict, addressed):
+    if not always and not _speaks(ctx, verdict, addressed, decision):
         return None
     reply = reply_for(ctx, verdict, combined, message_id, earlier, decision, always=always, quote=False)
     lang = reply.lang

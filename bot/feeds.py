@@ -21,6 +21,7 @@ import logging
 import re
 import xml.parsers.expat
 import xml.sax
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
@@ -41,7 +42,7 @@ from .links import normalise_url
 from .page import HEAD_CHARS, decode_html, feed_links
 from .reply import LABELS, Block, Reply, label
 from .store import text_key
-from .workers import run_cpu
+from .workers import LIMITS, WorkerError, run_cpu
 
 log = logging.getLogger("gatebot.feeds")
 
@@ -49,6 +50,13 @@ MAX_FEEDS_PER_CHAT = 20
 MAX_ENTRIES = 200  # entries read per poll, first in the document (feeds list the newest first)
 MAX_TITLE = 300
 MAX_SUMMARY = 1000
+# What the parser reads of a feed (bound_document): a feed nests 4-6 elements deep (inline XHTML
+# content a few more) and 200 rich entries hold a few thousand elements; feedparser spends ~15 µs
+# per element, and nested unclosed tags cost it far more.
+MAX_DEPTH = 32
+MAX_ELEMENTS = 20_000
+MAX_UTF16_BYTES = 512 * 1024
+FAILED_REMEMBERED = 256  # documents the feed worker was stopped on, remembered by their hash
 BACKOFF_MAX = timedelta(hours=6)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
@@ -60,6 +68,7 @@ FEED_TYPES = (
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
           "text/xml;q=0.9, text/html;q=0.5, */*;q=0.1")
 MODES = ("post", "digest")
+
 
 
 # --------------------------------------------------------------------------- parsing
@@ -90,6 +99,7 @@ class ParsedFeed:
     duplicates: int = 0  # entries repeating an earlier entry's id with different content (the first is kept)
     markup_titles: int = 0  # titles that carried HTML markup (shown as plain text)
     problem: str = ""  # why there is nothing to read: "not_feed" or "malformed"
+    cut: str = ""  # read only in part (bound_document): "depth", "elements", "loose" or "bytes"
 
 
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
@@ -129,39 +139,89 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha1(f"{kind}:{value}".encode("utf-8", "replace")).hexdigest()
 
 
-def _open_elements(head: bytes) -> list[str] | None:
-    """The elements still open at the end of `head` (a feed's start, before its first entry)."""
+class _Stop(Exception):
+    """Ends the bounding scan at a cut point."""
+
+
+@dataclass(frozen=True)
+class Bounded:
+    data: bytes  # what the parser gets: the document, or a well-formed prefix of it
+    trimmed: bool = False  # cut after MAX_ENTRIES entries
+    cut: str = ""  # why it was cut short elsewhere: "depth", "elements" or "loose" (broken XML, cut by tags)
+
+
+def _closers(stack: list[str]) -> bytes:
+    return "".join(f"</{name}>" for name in reversed(stack)).encode("latin-1", "replace")
+
+
+def _is_entry(name: str) -> bool:
+    return name.rsplit(":", 1)[-1].lower() in ("item", "entry")
+
+
+def bound_document(data: bytes, limit: int = MAX_ENTRIES) -> Bounded:
+    """The part of a feed the parser reads: the first `limit` entries, at most MAX_DEPTH elements deep
+    and MAX_ELEMENTS elements in all, cut at an element boundary with the elements left open closed,
+    so it stays well-formed. One linear pass of expat (C), stopped at the first cut.
+
+    Bytes are read as Latin-1 (markup is ASCII in every encoding a feed uses but UTF-16, and the
+    bytes go back unchanged), entities a DTD would define are skipped, nothing external is read.
+    A document that is not well-formed XML (feedparser still reads what it can) is cut before its
+    MAX_ELEMENTS-th tag instead; UTF-16 is cut by bytes."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]:
+        # UTF-16: closing tags in ASCII would break it; a byte cap (even, so no character is split) bounds it
+        return Bounded(data[:MAX_UTF16_BYTES], cut="bytes" if len(data) > MAX_UTF16_BYTES else "")
+    parser = xml.parsers.expat.ParserCreate(encoding="iso-8859-1")
+    parser.UseForeignDTD(True)  # undefined entities (&nbsp;) are skipped, not errors
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.ExternalEntityRefHandler = lambda *args: 1  # never read: neither the DTD nor entities
     stack: list[str] = []
-    parser = xml.parsers.expat.ParserCreate()
-    parser.StartElementHandler = lambda name, attrs: stack.append(name)
-    parser.EndElementHandler = lambda name: stack.pop() if stack else None
+    counts = {"elements": 0, "entries": 0}
+    where: dict[str, object] = {}
+
+    def start(name: str, attrs: object) -> None:
+        counts["elements"] += 1
+        why = ("depth" if len(stack) >= MAX_DEPTH else "elements" if counts["elements"] > MAX_ELEMENTS
+               else "entries" if counts["entries"] >= limit and _is_entry(name) else "")
+        if why:
+            where.update(at=parser.CurrentByteIndex, why=why)
+            raise _Stop
+        stack.append(name)
+
+    def end(name: str) -> None:
+        if stack:
+            stack.pop()
+        if _is_entry(name):
+            counts["entries"] += 1
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
     try:
-        parser.Parse(head, False)
+        parser.Parse(data, False)
+    except _Stop:
+        why = str(where["why"])
+        return Bounded(data[: int(where["at"])] + _closers(stack),  # type: ignore[call-overload]
+                       trimmed=why == "entries", cut="" if why == "entries" else why)
     except xml.parsers.expat.ExpatError:
-        return None
-    return stack if all(re.fullmatch(r"[A-Za-z_][\w.:-]*", n) for n in stack) else None
+        return _bound_loose(data)
+    return Bounded(data)  # whole (a truncated document stays truncated: the parser says it is broken)
+
+
+def _bound_loose(data: bytes) -> Bounded:
+    """Broken XML goes to feedparser's lenient parser whole, up to its MAX_ELEMENTS-th tag (that
+    parser spends ~15 µs per tag and reads a cut document like any broken one)."""
+    at, n = 0, 0
+    while n < MAX_ELEMENTS:
+        at = data.find(b"<", at + 1)
+        if at < 0:
+            return Bounded(data)
+        n += 1
+    return Bounded(data[:at], cut="loose")
 
 
 def trim_entries(data: bytes, limit: int = MAX_ENTRIES) -> tuple[bytes, bool]:
-    """Cut a feed after its `limit`-th entry and close the elements left open, so the parser reads
-    only what will be used. Documents it cannot cut safely are returned whole."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]:
-        return data, False  # UTF-16: the closing tags below would be in the wrong encoding
-    ends = []
-    for m in _ENTRY_END.finditer(data):
-        ends.append(m.end())
-        if len(ends) > limit:
-            break
-    if len(ends) <= limit:
-        return data, False
-    first = _ENTRY_START.search(data)
-    if first is None or first.start() > ends[0]:
-        return data, False
-    stack = _open_elements(data[: first.start()])
-    if stack is None:
-        return data, False
-    closers = "".join(f"</{name}>" for name in reversed(stack)).encode("ascii")
-    return data[: ends[limit - 1]] + closers, True
+    """A feed cut to its bounded, well-formed prefix (bound_document), and whether entries were left out."""
+    bounded = bound_document(data, limit)
+    return bounded.data, bounded.trimmed
 
 
 def alternate_feeds(data: bytes, base_url: str, limit: int = 5) -> list[str]:
@@ -181,7 +241,8 @@ def parse_document(data: bytes, content_type: str = "", base_url: str = "") -> P
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime in HTML_TYPES or (not _XMLISH.match(data[:1024]) and _HTMLISH.match(data[:4096])):
         return ParsedFeed(kind="html", alternates=alternate_feeds(data, base_url))
-    data, trimmed = trim_entries(data)
+    bounded = bound_document(data)
+    data, trimmed = bounded.data, bounded.trimmed
     headers = {"content-type": content_type or "application/xml"}
     if base_url:
         headers["content-location"] = base_url
@@ -193,7 +254,7 @@ def parse_document(data: bytes, content_type: str = "", base_url: str = "") -> P
                           malformed=broken)
     feed_title, _ = plain((parsed.get("feed") or {}).get("title", ""), MAX_TITLE)
     out = ParsedFeed(kind="feed", title=feed_title, version=parsed.get("version") or "", malformed=broken,
-                     trimmed=trimmed or len(raw_entries) > MAX_ENTRIES)
+                     trimmed=trimmed or len(raw_entries) > MAX_ENTRIES, cut=bounded.cut)
     seen: dict[str, tuple[str, str]] = {}
     for raw in raw_entries[:MAX_ENTRIES]:
         title, marked = plain(raw.get("title", ""), MAX_TITLE)
@@ -218,8 +279,14 @@ def parse_document(data: bytes, content_type: str = "", base_url: str = "") -> P
 
 
 async def parse_off_loop(data: bytes, content_type: str, base_url: str) -> ParsedFeed:
-    """parse_document in the worker process (never on the event loop, never sharing its GIL)."""
-    return await run_cpu(parse_document, data, content_type, base_url)
+    """parse_document in the feed worker process (never on the event loop, never sharing its GIL),
+    within its time and memory limits: FeedError "too_slow", "too_big" or "worker" when it broke them."""
+    try:
+        return await run_cpu("feed", parse_document, data, content_type, base_url)
+    except WorkerError as e:
+        code = {"timeout": "too_slow", "memory": "too_big"}.get(e.reason, "worker")
+        log.warning("feed %s: parsing stopped (%s)", base_url[:200], e)
+        raise FeedError(code, str(e)) from None
 
 
 def feed_note(parsed: ParsedFeed, doc: Document) -> str:
@@ -229,6 +296,8 @@ def feed_note(parsed: ParsedFeed, doc: Document) -> str:
         parts.append("big:0")
     if parsed.trimmed:
         parts.append(f"trimmed:{MAX_ENTRIES}")
+    if parsed.cut:
+        parts.append("cut:0")
     if parsed.malformed:
         parts.append(f"malformed:{len(parsed.entries)}")
     if parsed.duplicates:
@@ -283,6 +352,8 @@ class FeedReader:
     max_bytes: int = MAX_BYTES
     resolver: Resolver = loop_resolve
     fetches: int = 0
+    parses: int = 0  # documents sent to the feed worker
+    _failed: OrderedDict[str, FeedError] = field(default_factory=OrderedDict, repr=False)  # body sha1 -> why
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> FeedReader:
@@ -303,12 +374,28 @@ class FeedReader:
         except LinkError as e:
             raise _fetch_error(e) from e
 
+    async def parse(self, doc: Document) -> ParsedFeed:
+        """The document parsed in the feed worker. A document the worker was stopped on is not
+        parsed again: the same bytes fetched later fail at once, the same way (and the feed backs off)."""
+        digest = hashlib.sha1(doc.body).hexdigest()
+        failed = self._failed.get(digest)
+        if failed is not None:
+            raise FeedError(failed.code, failed.detail)
+        self.parses += 1
+        try:
+            return await parse_off_loop(doc.body, doc.content_type, doc.final_url)
+        except FeedError as e:
+            self._failed[digest] = e
+            while len(self._failed) > FAILED_REMEMBERED:
+                self._failed.popitem(last=False)
+            raise
+
     async def read(self, url: str, etag: str = "", last_modified: str = "", *, discover: bool = False) -> FeedRead:
         """Fetch and parse a feed; with `discover`, an HTML page leads to the first feed it links."""
         doc = await self.fetch(url, etag, last_modified)
         if doc.status == 304:
             return FeedRead(doc, None, url)
-        parsed = await parse_off_loop(doc.body, doc.content_type, doc.final_url)
+        parsed = await self.parse(doc)
         if parsed.kind == "html":
             if not discover:
                 raise FeedError("not_feed", f"{url} is a web page now, not a feed")
@@ -316,7 +403,7 @@ class FeedReader:
                 raise FeedError("no_feed_link", f"{url} links no feed")
             feed_url = parsed.alternates[0]
             doc = await self.fetch(feed_url)
-            parsed = await parse_off_loop(doc.body, doc.content_type, doc.final_url)
+            parsed = await self.parse(doc)
             if parsed.kind == "html":
                 raise FeedError("not_feed", f"{feed_url} is a web page, not a feed")
             url = feed_url
@@ -377,7 +464,8 @@ def _reply(lang: str, text: str, kind: str = "status", user_text: bool = False) 
 
 def error_text(code: str, lang: str, status: int | None = None) -> str:
     key = f"feed_err_{code}" if f"feed_err_{code}" in LABELS else "feed_err_failed"
-    return label(key, lang, status=status or "?")
+    limits = LIMITS["feed"]  # the wording names the limit that stopped it
+    return label(key, lang, status=status or "?", seconds=f"{limits.seconds:g}", memory_mb=limits.memory_mb)
 
 
 def _fmt(ts: str) -> str:

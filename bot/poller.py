@@ -223,7 +223,10 @@ class FeedPoller:
                     verdict=verdict, source=source[:120], link=entry.link or None)
                 if decision is not None:  # a model judge was configured: keep both judges' answers
                     store.record_judges(message_id, decision.judge, decision.verdicts())
-                if verdict.gate and mode == "post" and not held and clears(verdict.confidence, chat.floor):
+                # Posting is speaking unprompted: never on the model's word alone (Decision.unprompted).
+                unprompted = getattr(decision, "unprompted", True)
+                if (verdict.gate and mode == "post" and not held and unprompted
+                        and clears(verdict.confidence, chat.floor)):
                     to_post.append((entry, verdict, message_id, decision))
                     post = "queued"
                 else:

@@ -93,8 +93,3 @@ class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows):
                 return str(exc)
         first = str(rows[0][0]) if rows else "no answer"
         return None if first == "ok" else first
-
-    @property
-    def _lock(self) -> threading.RLock:
-        # The feed tables' module still takes the lock by this name; `lock` is the store's own.
-        return self.lock

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .chart import atrend_reply, gate_names, load_trend
+from .chart import atrend
 from .digest import chat_language
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
@@ -128,9 +128,15 @@ async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str,
         if sender is None or not fs.claim_weekly(platform, chat_id, local_date, run_id):
             continue
         try:
-            trend = load_trend(service.store, service.rules, platform, chat_id, 7, now, tz)
-            reply = await atrend_reply(trend, gate_names(service.rules), chat_language(service, platform, chat_id))
+            # Counted off the loop, drawn in the chart worker; a chart that could not be made is
+            # one line saying why, sent in its place.
+            reply = await atrend(service.store, service.rules, platform, chat_id, 7, now, tz,
+                                 chat_language(service, platform, chat_id))
             await asyncio.wait_for(sender.send(chat_id, reply), SEND_TIMEOUT)
+            if reply.kind == "error":
+                fs.finish_weekly(platform, chat_id, local_date, ok=False, error=reply.plain()[:200])
+                done.append((platform, chat_id, local_date, "failed"))
+                continue
         except Exception as exc:  # noqa: BLE001 - one chat's failure is logged; the week is not resent
             log.warning("weekly chart to %s:%s failed: %s", platform, chat_id, type(exc).__name__)
             fs.finish_weekly(platform, chat_id, local_date, ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import drive
 import pytest
 from gatebot.fetch import HEAD_BYTES, BadURL, LinkFetcher, RefusedPort, UnsupportedScheme, loop_resolve
 from gatebot.links import LinkReader, extract_links
@@ -213,3 +214,79 @@ def test_feed_discovery_reads_hostile_pages_with_the_same_bounded_scan(name: str
     assert before == ["https://news.example.cn/feed.xml"]  # a feed link before the junk is still found
     if size > HEAD_CHARS:
         assert after == []  # one after that much junk is beyond what is read
+
+
+# --------------------------------------------------------------------------- hostile feeds
+
+FEED_HEAD = b"<rss><channel><title>Hostile</title><item><title>x</title><description>"
+HOSTILE_FEEDS = {
+    "nested open tags": (FEED_HEAD + b"<a>" * (700_000), "depth"),
+    "sibling elements": (FEED_HEAD + b"<a/>" * (500_000), "elements"),
+    "broken, then nested": (FEED_HEAD + b"<b></i>" + b"<a>" * (700_000), "loose"),
+    "broken, then siblings": (FEED_HEAD + b"&<" + b"<a/>" * (500_000), "loose"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_FEEDS))
+def test_hostile_feeds_are_cut_to_a_bounded_prefix(name: str) -> None:
+    from gatebot.feeds import MAX_DEPTH, MAX_ELEMENTS, bound_document, parse_document
+
+    doc, cut = HOSTILE_FEEDS[name]
+    bounded = bound_document(doc)
+    assert bounded.cut == cut and doc.startswith(bounded.data[:len(bounded.data) // 2])
+    assert bounded.data.count(b"<") <= 2 * MAX_ELEMENTS + MAX_DEPTH + 5
+    if cut != "loose":  # a well-formed document stays well-formed: the elements left open are closed
+        import xml.dom.minidom
+
+        xml.dom.minidom.parseString(bounded.data)
+        assert bounded.data.endswith(b"</description></item></channel></rss>")
+    parsed = parse_document(doc, "application/rss+xml", "https://hostile.example/")
+    assert parsed.kind == "feed" and [e.title for e in parsed.entries] == ["x"] and parsed.cut == cut
+
+
+def test_feed_bounding_keeps_real_feeds_whole() -> None:
+    from fakes.feed_site import Item, atom, rss20
+    from gatebot.feeds import bound_document, parse_document
+
+    entries = [Item(f"昇腾 order {i}", f"https://n.example/{i}", f"id-{i}", "summary &amp; more") for i in range(50)]
+    for doc in (rss20("W", entries), atom("W", entries)):
+        assert bound_document(doc).data == doc
+    gbk = ('<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>中文</title>'
+           '<item><title>昇腾采购&nbsp;订单</title><link>https://n.example/1</link></item></channel></rss>').encode("gbk")
+    assert bound_document(gbk).data == gbk
+    assert [e.title for e in parse_document(gbk, "text/xml", "").entries] == ["昇腾采购 订单"]
+
+
+def test_a_feed_the_worker_is_stopped_on_is_reported_backed_off_and_not_parsed_again(
+        service: Service, monkeypatch) -> None:
+    from fakes.feed_site import FeedSite, Item, rss20
+    from gatebot import workers
+    from gatebot.feeds import FeedReader, error_text
+    from gatebot.feedstore import FeedStore
+    from gatebot.poller import FeedPoller
+    from test_feeds import OPEN as FEED_OPEN
+
+    feeds = FeedSite().start()
+    service.feeds = FeedPoller(service, FeedReader(guard=FEED_OPEN, timeout=2.0))
+    drive.chat_admins(service, "u1")  # feeds are configured by a chat's admins
+    try:
+        url = feeds.serve("/f.xml", rss20("Wire", [Item("Huawei ships Ascend chips", "https://n.example/1", "1")]))
+        assert "Following" in asyncio.run(service.ahandle_command("test", "c1", "u1", "follow", url)).plain()
+        # from now on no feed job may take any time at all: every parse is stopped at its limit
+        monkeypatch.setitem(workers.LIMITS, "feed", workers.Limits(seconds=0.0, memory_mb=320))
+        workers.slot("feed").discard(kill=True)
+        workers._SLOTS.pop("feed")
+        feeds.serve("/f.xml", FEED_HEAD + b"<a>" * 1000)
+        fs = FeedStore(service.store)
+        for round_ in (1, 2):
+            fs.schedule_all("test", "c1", service.clock())
+            (result,) = asyncio.run(service.feeds.cycle())
+            feed = fs.feeds("test", "c1")[0]
+            assert result.error == "too_slow" and feed.errors == round_ and feed.error_code == "too_slow"
+        assert service.feeds.reader.parses == 2  # the follow and the first poll: the same bytes were not parsed again
+        listing = asyncio.run(service.ahandle_command("test", "c1", "u1", "feeds")).plain()
+        assert error_text("too_slow", "en") in listing
+    finally:
+        feeds.stop()
+        workers.slot("feed").discard(kill=True)
+        workers._SLOTS.pop("feed")
