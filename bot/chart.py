@@ -169,6 +169,7 @@ def render_png(trend: Trend, names: GateNames, lang: str) -> bytes:
 
 def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
     from matplotlib import rc_context
+    from matplotlib.artist import Artist
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -207,7 +208,7 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
         fig.text(0.01, 0.935, label("chart_subtitle", lang, start=trend.days[0].isoformat(),
                                     end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
                                     fed=trend.fed), fontsize=9, color="#555555")
-        handles = [Patch(color=COLOURS[c], label=label(f"chart_conf_{c}", lang)) for c in CONFIDENCES]
+        handles: list[Artist] = [Patch(color=COLOURS[c], label=label(f"chart_conf_{c}", lang)) for c in CONFIDENCES]
         handles.append(Line2D([0], [0], color=CHANGE_COLOUR, linestyle="--", label=label("chart_status_change", lang)))
         fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
         fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.1, hspace=0.55)

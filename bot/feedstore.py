@@ -141,13 +141,14 @@ class FeedStore:
         now = iso(self.now())
         items = list(entries)
         with self.lock, self.db.conn:
-            feed_id = self.db["feeds"].insert({
+            feed_id = self.db.table("feeds").insert({
                 "platform": platform, "chat_id": str(chat_id), "url": url, "feed_url": feed_url, "title": title[:300],
                 "mode": mode, "created_by": str(created_by), "created_at": now, "etag": etag,
                 "last_modified": last_modified, "last_fetch_at": now, "last_ok_at": now, "error_code": "",
                 "error_detail": "", "errors": 0, "note": note, "next_poll_at": iso(next_poll_at),
                 "items_seen": len(items), "primed": 1,
             }).last_pk
+            assert feed_id is not None  # an insert always has a key
             self._insert_items(int(feed_id), platform, str(chat_id), items, now)
         return int(feed_id)
 
@@ -159,7 +160,7 @@ class FeedStore:
 
     def set_mode(self, feed_id: int, mode: str) -> None:
         with self.lock, self.db.conn:
-            self.db["feeds"].update(feed_id, {"mode": mode})
+            self.db.table("feeds").update(feed_id, {"mode": mode})
 
     def schedule_all(self, platform: str, chat_id: str, when: datetime) -> None:
         with self.lock, self.db.conn:
@@ -289,14 +290,14 @@ class FeedStore:
         row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "per_hour": current.per_hour,
                "floor": current.floor if current.floor_chosen else "", **fields, "updated_at": iso(self.now())}
         with self.lock, self.db.conn:
-            self.db["feed_chats"].upsert(row, pk=("platform", "chat_id"))
+            self.db.table("feed_chats").upsert(row, pk=("platform", "chat_id"))
         return self.chat_settings(platform, chat_id)
 
     # ------------------------------------------------------------------ weekly charts
 
     def weekly(self, platform: str, chat_id: str) -> dict | None:
         with self.lock:
-            rows = list(self.db["weekly"].rows_where("platform = ? and chat_id = ?", [platform, str(chat_id)]))
+            rows = list(self.db.table("weekly").rows_where("platform = ? and chat_id = ?", [platform, str(chat_id)]))
         return rows[0] if rows else None
 
     def set_weekly(self, platform: str, chat_id: str, **fields: object) -> dict:
@@ -305,12 +306,12 @@ class FeedStore:
         row.update(fields)
         row["updated_at"] = iso(self.now())
         with self.lock, self.db.conn:
-            self.db["weekly"].upsert(row, pk=("platform", "chat_id"))
+            self.db.table("weekly").upsert(row, pk=("platform", "chat_id"))
         return row
 
     def enabled_weekly(self) -> list[dict]:
         with self.lock:
-            return list(self.db["weekly"].rows_where("enabled = 1"))
+            return list(self.db.table("weekly").rows_where("enabled = 1"))
 
     def claim_weekly(self, platform: str, chat_id: str, local_date: str, run_id: str) -> bool:
         """Claim one chat's weekly chart for its local date, once ever (recorded before it is sent)."""

@@ -22,6 +22,7 @@ the event loop, so other chats are answered meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -126,6 +127,8 @@ class Answer(BaseModel):
         return self
 
 
+_CONFIDENCE: dict[str, Literal["high", "medium", "low"]] = {"high": "high", "medium": "medium", "low": "low"}
+
 @dataclass(frozen=True)
 class Judgement:
     """What the model said about one text, cleaned for the chat."""
@@ -133,7 +136,7 @@ class Judgement:
     model: str
     gate: int
     secondary: int | None
-    confidence: str
+    confidence: Literal["high", "medium", "low"]
     reason: str
     cached: bool = False
     ms: float = 0.0  # the call's latency; 0 when answered from the cache
@@ -435,7 +438,7 @@ class Judge:
         if task is None:
             task = loop.create_task(self._ask(key, text))
             self._pending[key] = task
-            task.add_done_callback(lambda t, k=key: self._finished(k, t))
+            task.add_done_callback(functools.partial(self._finished, key))
         else:
             self.hits += 1
         try:
@@ -486,8 +489,11 @@ class Judge:
         if not data:
             return None
         try:
+            confidence = _CONFIDENCE.get(str(data["confidence"]))
+            if confidence is None:  # a damaged cache entry: asked again
+                return None
             return Judgement(model=self.model, gate=int(data["gate"]), secondary=data.get("secondary"),
-                             confidence=str(data["confidence"]), reason=str(data.get("reason", "")), cached=True)
+                             confidence=confidence, reason=str(data.get("reason", "")), cached=True)
         except (KeyError, TypeError, ValueError):
             return None
 

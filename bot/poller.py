@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from . import chatsettings
 from .feeds import Entry, FeedReader, backoff, check_feed, feed_note, new_item
 from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
+from .jobs import Job, Wait, run_job, wait_or_stop
 from .models import Verdict
 from .reply import Reply
 from .store import Store, text_key, utcnow
@@ -96,7 +97,7 @@ class FeedPoller:
         self.reader = reader
         self.interval = max(interval, timedelta(seconds=1))
         self.fs = FeedStore(service.store, default_floor=service.default_floor)
-        self.clock = clock or getattr(service, "clock", utcnow)
+        self.clock: Callable[[], datetime] = clock or getattr(service, "clock", None) or utcnow
         self.senders: dict[str, Sender] = {}
         self.tick = 30.0  # seconds between looks for due feeds in `run`
         self.concurrency = concurrency
@@ -138,28 +139,18 @@ class FeedPoller:
         feeds = [f for f in self.fs.feeds(platform, chat_id) if f.id not in self._busy]
         return list(await asyncio.gather(*(self.poll(f, collect=platform not in self.senders) for f in feeds)))
 
-    async def run(self, stop: asyncio.Event, tick: float | None = None, max_cycles: int | None = None) -> None:
-        """Poll until `stop` is set. A failing cycle is logged, never fatal."""
-        tick = self.tick if tick is None else tick
-        cycles = 0
-        while not stop.is_set():
-            try:
-                results = await self.cycle()
-                if results:
-                    log.info("feeds: %d polled, %d new entries, %d posted, %d failed",
-                             len(results), sum(r.new for r in results), sum(r.posted for r in results),
-                             sum(1 for r in results if r.error))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001
-                log.exception("feed poll cycle failed")
-            cycles += 1
-            if max_cycles is not None and cycles >= max_cycles:
-                return
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=tick)
-            except asyncio.TimeoutError:
-                pass
+    async def run(self, stop: asyncio.Event, tick: float | None = None, max_cycles: int | None = None,
+                  wait: Wait = wait_or_stop) -> None:
+        """The feed job: poll until `stop` is set. A failing cycle is logged, never fatal."""
+        await run_job(Job("feeds", self._cycle_logged, self.tick if tick is None else tick), stop, wait=wait,
+                      max_ticks=max_cycles)
+
+    async def _cycle_logged(self) -> None:
+        results = await self.cycle()
+        if results:
+            log.info("feeds: %d polled, %d new entries, %d posted, %d failed",
+                     len(results), sum(r.new for r in results), sum(r.posted for r in results),
+                     sum(1 for r in results if r.error))
 
     # ------------------------------------------------------------------ one feed
 

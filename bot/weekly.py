@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .chart import atrend
 from .digest import chat_language
 from .feedstore import FeedStore
+from .jobs import Job, Wait, run_job, wait_or_stop
 from .reply import Block, Reply, label
 from .ruleset import RuleSet
 from .store import Store, iso, utcnow
@@ -148,19 +149,12 @@ async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str,
 
 
 async def run_weekly(service: Service, senders: Mapping[str, Any], stop: asyncio.Event, tick_seconds: float = 60.0,
-                     clock: Callable[[], datetime] | None = None) -> None:
-    """Tick until `stop` is set; a failing tick is logged, never fatal."""
+                     clock: Callable[[], datetime] | None = None, wait: Wait = wait_or_stop) -> None:
+    """The weekly-chart job: tick until `stop` is set; a failing tick is logged, never fatal."""
     run_id = uuid.uuid4().hex
-    clock = clock or getattr(service, "clock", utcnow)
-    while not stop.is_set():
-        try:
-            await weekly_tick(service, senders, run_id, clock())
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001
-            log.exception("weekly chart tick failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
-        except asyncio.TimeoutError:
-            pass
+    now_of: Callable[[], datetime] = clock or getattr(service, "clock", None) or utcnow
 
+    async def tick() -> None:
+        await weekly_tick(service, senders, run_id, now_of())
+
+    await run_job(Job("weekly charts", tick, tick_seconds), stop, wait=wait)
