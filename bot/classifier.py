@@ -16,6 +16,7 @@ from .cues import MAX_CHARS, CueMatcher, Reading
 from .features import features
 from .model import MODEL_FILE, GateModel
 from .models import Evidence, GateScore, Verdict
+from .reading import Reader
 from .ruleset import RuleSet
 
 __all__ = ["MAX_CHARS", "Classifier"]
@@ -46,6 +47,7 @@ class Classifier:
             path = rules.root / MODEL_FILE
             model = GateModel.load(path) if path.is_file() else None
         self.model: GateModel | None = model or None
+        self.reader = Reader.load(rules.root)  # reading, metric and figure (rules/reading-model.json)
         self.group_floor = rules.context.thresholds.group_reply
         self.cue_count = self.matcher.cue_count
         self.term_count = self.matcher.term_count
@@ -57,6 +59,8 @@ class Classifier:
             verdict = self._learned(reading, verdict)
         verdict.group_reply = bool(
             verdict.gate and CONFIDENCE_RANK[verdict.confidence] >= CONFIDENCE_RANK[self.group_floor])
+        if verdict.gate and self.reader is not None:
+            self.reader.attach(verdict, reading)
         return verdict
 
     def rules_only(self, text: str) -> Verdict:
