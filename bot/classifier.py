@@ -55,21 +55,22 @@ class Classifier:
     def classify(self, text: str) -> Verdict:
         reading = self.matcher.read(text)
         verdict = self.matcher.rule_verdict(reading)
+        feats = None
         if self.model is not None and verdict.reason != "empty":
-            verdict = self._learned(reading, verdict)
+            feats = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+            verdict = self._learned(reading, verdict, feats)
         verdict.group_reply = bool(
             verdict.gate and CONFIDENCE_RANK[verdict.confidence] >= CONFIDENCE_RANK[self.group_floor])
         if verdict.gate and self.reader is not None:
-            self.reader.attach(verdict, reading)
+            self.reader.attach(verdict, reading, feats)  # the gate model's features, reused
         return verdict
 
     def rules_only(self, text: str) -> Verdict:
         """The hand-written rules' verdict alone (for comparison in `gatebot eval`)."""
         return self.matcher.rule_verdict(self.matcher.read(text))
 
-    def _learned(self, reading: Reading, rules: Verdict) -> Verdict:
+    def _learned(self, reading: Reading, rules: Verdict, feats) -> Verdict:
         assert self.model is not None
-        feats = features(reading, {g.gate: g.score for g in rules.gates}, rules.compute)
         prediction = self.model.predict(feats)
         gate, p = prediction.gate, prediction.probabilities[prediction.gate]
         if gate == 0:

@@ -129,11 +129,32 @@ class Figure:
     end: int
 
 
+# What a pattern cannot match without: one cheap search spares its full scan on most headlines.
+_TRIGGERS = {
+    "money": re.compile(r"[$¥￥€£元]|人民币|rmb|usd|cny|yuan|dollar|renminbi|euro", re.IGNORECASE),
+    "share": re.compile(r"[%％成]|percent|per cent|分之"),
+    "multiple": re.compile(r"fold|times|倍|doubl|tripl|quadrupl", re.IGNORECASE),
+    "tokens": re.compile(r"token", re.IGNORECASE),
+    "scaled": re.compile(r"[万亿]|百万|千亿"),
+}
+_DIGIT = re.compile(r"[0-9]")
+_ZH_NUMERAL = re.compile(r"[一二两三四五六七八九十百千万亿数几]")
+_WORDS = re.compile(r"(?<![a-z])(?:doubl|tripl|quadrupl|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                    r"twenty|thirty|fifty|hundreds|thousands|dozens|trillion|billion|million|thousand)", re.IGNORECASE)
+
+
 def candidates(text: str) -> list[Figure]:
     """Every amount, count, share and multiple in the text, in order, overlaps resolved (longest first)."""
     text = (text or "")[:FIGURE_CHARS]
     found: list[Figure] = []
+    # Every figure holds a digit, a Chinese numeral or an English number word: most headlines without
+    # one cost three searches instead of twenty.
+    if not (_DIGIT.search(text) or _ZH_NUMERAL.search(text) or _WORDS.search(text)):
+        return []
+    present = {kind: bool(trigger.search(text)) for kind, trigger in _TRIGGERS.items()}
     for rank, (kind, pattern) in enumerate(PATTERNS):
+        if not present.get(kind, True):
+            continue
         for m in pattern.finditer(text):
             group = 1 if m.lastindex else 0  # a pattern with a group quotes only the group
             s, e = m.span(group)

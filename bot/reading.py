@@ -208,19 +208,40 @@ class Linear(_Strict):
             raise ValueError(f"every weight vector must have {n} entries, one per class")
         return self
 
-    def predict(self, row: dict[str, float]) -> tuple[str, float]:
-        """(best class, its probability); a model of one class always answers it."""
-        z = list(self.intercept)
-        k = len(z)
+    def predict(self, row: dict[str, float], extra: str = "") -> tuple[str, float]:
+        """(best class, its probability); `extra` names one more feature present (value 1).
+        A model of one class always answers it."""
         weights = self.weights
-        for name, value in row.items():
-            w = weights.get(name)
-            if w is not None:
-                for i in range(k):
-                    z[i] += w[i] * value
+        z = list(self.intercept)
+        if extra and extra in weights:
+            z = [a + b for a, b in zip(z, weights[extra], strict=True)]
+        if len(z) == 3:  # the reading model and most metric models: unrolled, this runs per message
+            z0, z1, z2 = z
+            for name, value in row.items():
+                w = weights.get(name)
+                if w is not None:
+                    z0 += w[0] * value
+                    z1 += w[1] * value
+                    z2 += w[2] * value
+            z = [z0, z1, z2]
+        elif len(z) == 4:
+            z0, z1, z2, z3 = z
+            for name, value in row.items():
+                w = weights.get(name)
+                if w is not None:
+                    z0 += w[0] * value
+                    z1 += w[1] * value
+                    z2 += w[2] * value
+                    z3 += w[3] * value
+            z = [z0, z1, z2, z3]
+        else:
+            for name, value in row.items():
+                w = weights.get(name)
+                if w is not None:
+                    z = [a + b * value for a, b in zip(z, w, strict=True)]
         top = max(z)
         exp = [math.exp(v - top) for v in z]
-        best = max(range(k), key=lambda i: exp[i])
+        best = max(range(len(z)), key=exp.__getitem__)
         return self.classes[best], exp[best] / sum(exp)
 
 
@@ -305,16 +326,19 @@ class Reader:
 
     def predict(self, row: dict[str, float], gate: int) -> tuple[str, str]:
         """(reading, metric) for a text's features, given its gate."""
-        read, _ = self.model.reading.predict(for_reading(row, gate))
+        # Features the reading model leaves out (_NOT_READ) carry no weight in it: no need to filter.
+        read, _ = self.model.reading.predict(row, f"gate:{gate}")
         metric_model = self.model.metrics.get(str(gate))
         metric = metric_model.predict(row)[0] if metric_model is not None else "other"
         return read, metric
 
-    def attach(self, verdict: Verdict, reading: Reading) -> Verdict:
-        """Fill in the verdict's reading, metric and figure (left null when it names no gate)."""
+    def attach(self, verdict: Verdict, reading: Reading, base: list[Feature] | None = None) -> Verdict:
+        """Fill in the verdict's reading, metric and figure (left null when it names no gate).
+        `base`: the text's features when the gate model has already computed them."""
         if not verdict.gate:
             return verdict
-        base = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+        if base is None:
+            base = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
         found = candidates(reading.text)
         verdict.reading, verdict.metric = self.predict(self.row(reading, base, found), verdict.gate)
         picked = choose(found, verdict.metric, reading.text)
