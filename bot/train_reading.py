@@ -256,6 +256,33 @@ def same_figure(a: str | None, b: str | None) -> bool:
     return a in b or b in a or (bool(digits[0]) and digits[0] == digits[1])
 
 
+def agreement(data_dir: Path) -> dict[str, float]:
+    """How often a blind second labeller (data/readings/double*.jsonl) agrees with the first labels:
+    share of lines with the same reading, metric and figure (exact, and lenient as same_figure),
+    with Cohen's kappa for reading and metric."""
+    folder = data_dir / LABELS_DIR
+    first: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        if not path.name.startswith("double"):
+            first.update((str(x["id"]), x) for x in _jsonl(path))
+    pairs = [(first[str(x["id"])], x) for path in sorted(folder.glob("double*.jsonl")) for x in _jsonl(path)
+             if str(x["id"]) in first]
+    if not pairs:
+        return {"lines": 0.0}
+
+    def kappa(key: str) -> float:
+        seen = sum(a[key] == b[key] for a, b in pairs) / len(pairs)
+        ca, cb = Counter(a[key] for a, _ in pairs), Counter(b[key] for _, b in pairs)
+        chance = sum(ca[k] * cb[k] for k in ca) / len(pairs) ** 2
+        return round((seen - chance) / (1 - chance), 4) if chance < 1 else 1.0
+
+    return {"lines": float(len(pairs)),
+            "reading": _share([a["reading"] == b["reading"] for a, b in pairs]), "reading_kappa": kappa("reading"),
+            "metric": _share([a["metric"] == b["metric"] for a, b in pairs]), "metric_kappa": kappa("metric"),
+            "figure_exact": _share([(a.get("figure") or None) == (b.get("figure") or None) for a, b in pairs]),
+            "figure_lenient": _share([same_figure(a.get("figure") or None, b.get("figure") or None) for a, b in pairs])}
+
+
 def figures(scored: list[dict[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = {"lines": float(len(scored))}
     out["reading"] = _share([x["pred_reading"] == x["reading"] for x in scored])

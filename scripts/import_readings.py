@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gatebot.reading import ALL_METRICS, READINGS  # noqa: E402
+from gatebot.train_reading import agreement  # noqa: E402
 
 
 def _ids(path: Path) -> set[str]:
@@ -59,6 +60,7 @@ def main() -> None:
     _write(out / "sets.jsonl", [x for x in lines if x["id"] not in sealed and x["id"] not in corpus])
     if args.double:
         _write(out / "double.jsonl", _read(args.double))
+        print("agreement of the second labeller:", json.dumps(agreement(data)))
 
 
 if __name__ == "__main__":

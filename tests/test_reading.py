@@ -16,7 +16,7 @@ from gatebot.figures import FIGURE_CHARS, candidates, figure_for
 from gatebot.models import Verdict
 from gatebot.reading import METRICS, READINGS, Reader, reading_blocks, reads_as
 from gatebot.ruleset import load_rules
-from gatebot.train_reading import featurised, fit, label_files, labelled, same_figure, sealed_keys
+from gatebot.train_reading import agreement, featurised, fit, label_files, labelled, same_figure, sealed_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -71,6 +71,13 @@ def test_figures_agree_with_the_labels():
 
 
 # --------------------------------------------------------------------------- labels and training data
+
+
+def test_the_second_labeller_agrees_with_the_first():
+    figures = agreement(DATA)
+    assert figures["lines"] == 200
+    assert figures["reading"] >= 0.9 and figures["metric"] >= 0.9 and figures["figure_lenient"] >= figures["figure_exact"]
+    assert 0 < figures["reading_kappa"] <= 1 and 0 < figures["metric_kappa"] <= 1
 
 
 def test_sealed_labels_are_never_trained_on():
