@@ -445,6 +445,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from .eval_reading import temporary_oof, train_readings  # the reading model learns beside the gate model
 
+    if args.readings_only:
+        try:
+            print(train_readings(rules, data, Path(args.gate_oof) if args.gate_oof else None,
+                                 Path(args.out).parent if args.out else rules.root,
+                                 log=lambda line: print(line, file=sys.stderr)))
+        except TrainError as exc:
+            print(f"gatebot train: reading model: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK
     with temporary_oof() as scratch:
         oof = Path(args.oof) if args.oof else Path(scratch) / "oof.jsonl"
         try:
@@ -700,6 +709,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="labelled data directory (default: data/ beside the rules)")
     p.add_argument("--out", help="model file to write (default: model.json in the rules directory)")
     p.add_argument("--oof", help="also write the cross-validation's out-of-fold probabilities to this JSONL file")
+    p.add_argument("--readings-only", action="store_true",
+                   help="fit only the reading model (reading-model.json); --gate-oof adds its verdict figures")
+    p.add_argument("--gate-oof", help="with --readings-only: the gate model's out-of-fold file of an earlier --oof")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("digest", help="print (or --send) a chat's digest")

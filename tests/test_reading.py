@@ -279,3 +279,13 @@ def test_eval_reports_reading_and_metric_with_a_confusion_table(tmp_path, classi
     assert out.returncode == 0 and "reading confusion (rows gold, columns predicted)" in text and "against found" in text
     data = json.loads(_gatebot("eval", "--json", str(path)).stdout)
     assert data["readings"]["reading_accuracy"] == report["reading_accuracy"]
+
+
+def test_train_readings_only_writes_the_reading_model_beside_out(tmp_path):
+    out = _gatebot("train", "--readings-only", "--out", str(tmp_path / "model.json"))
+    assert out.returncode == 0, out.stderr.decode()
+    written = json.loads((tmp_path / "reading-model.json").read_text(encoding="utf-8"))
+    assert not (tmp_path / "model.json").exists()  # the gate model is left alone
+    shipped = json.loads((ROOT / "rules" / "reading-model.json").read_text(encoding="utf-8"))
+    assert written["fingerprint"] == shipped["fingerprint"] and written["reading"]["classes"] == list(sorted(READINGS))
+    assert "verdict_reading" not in written["cross_validation"]  # no gate out-of-fold file given
