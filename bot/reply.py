@@ -101,6 +101,7 @@ LABELS: dict[str, dict[str, str]] = {
     "status_since": {"en": "{status} ({since})", "zh": "{status}（{since}）"},
     "also": {"en": "Also touches", "zh": "也涉及"},
     "confidence": {"en": "Confidence", "zh": "置信度"},
+    "reads_as": {"en": "Reads as", "zh": "解读"},  # reading · metric · figure (names in rules/readings.yaml)
     "conf_high": {"en": "high", "zh": "高"},
     "conf_medium": {"en": "medium", "zh": "中"},
     "conf_low": {"en": "low", "zh": "低"},

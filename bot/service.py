@@ -28,6 +28,7 @@ from .judge import Decision, Judge
 from .links import MAX_LINKS, LinkReader, extract_links
 from .models import Verdict
 from .poller import FeedPoller
+from .reading import reading_blocks
 from .reply import HELP_COMMANDS, LABELS, Block, Choice, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
 from .store import Store, StoredMessage, utcnow
@@ -510,6 +511,7 @@ class Service:
                 blocks.append(Block(kind="field", label=label("also", lang), text=self._gate_title(second, lang)))
             blocks.append(Block(kind="field", label=label("confidence", lang),
                                 text=label(f"conf_{verdict.confidence}", lang)))
+            blocks += reading_blocks(verdict, lang, self.classifier.reader)  # reading · metric · figure
         if earlier:
             blocks.append(Block(kind="note", text=label("seen_before_direct" if direct else "seen_before", lang,
                                                         date=earlier[:10])))
