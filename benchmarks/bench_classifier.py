@@ -79,11 +79,15 @@ def main() -> None:
         classifier.classify(text)
     latencies = []
     gates = [0] * 5
+    read = figured = 0
     start = time.perf_counter()
     for text in texts:
         t = time.perf_counter_ns()
-        gates[classifier.classify(text).gate] += 1
+        verdict = classifier.classify(text)
         latencies.append(time.perf_counter_ns() - t)
+        gates[verdict.gate] += 1
+        read += verdict.reading is not None
+        figured += verdict.figure is not None
     elapsed = time.perf_counter() - start
     latencies.sort()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -97,6 +101,7 @@ def main() -> None:
 
     print(f"classifications:      {n:,} ({sum(1 for t in texts if any('一' <= c <= '鿿' for c in t)):,} zh)")
     print(f"gates predicted:      none {gates[0]:,}, 1 {gates[1]:,}, 2 {gates[2]:,}, 3 {gates[3]:,}, 4 {gates[4]:,}")
+    print(f"with a reading:       {read:,} ({figured:,} quoting a figure)")
     print(f"rules load + build:   {build_ms:.0f} ms ({classifier.cue_count} cues, {classifier.term_count} terms)")
     print(f"throughput:           {n / elapsed:,.0f} headlines/s (single process)")
     print(f"latency p50/p99/max:  {latencies[len(latencies) // 2] / 1e3:.1f} / "
@@ -116,7 +121,8 @@ def main() -> None:
           f"{real_lat[int(len(real_lat) * 0.99)] / 1e3:.1f} µs")
     worst = []
     for name, text in (("'昇腾' x 20,000", "昇腾" * 20000), ("40,000 chars en+zh", "华为昇腾订单 Ascend orders " * 1500),
-                       ("40,000 x 'a'", "a" * 40000)):
+                       ("40,000 x 'a'", "a" * 40000),
+                       ("40,000 chars of figures", "ByteDance orders $1,600,000 of Ascend chips, 56亿元 10万片 " * 700)):
         runs = []
         for _ in range(5):
             t = time.perf_counter()

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from .classifier import MAX_CHARS
 from .models import Verdict
+from .reading import Reader, reading_blocks
 from .reply import Block, Choice, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
 from .store import GateView, Store, iso
@@ -91,6 +92,7 @@ def verdict_reply(
     lang: str | None = None,
     direct: bool = False,
     compact: bool = False,
+    reader: Reader | None = None,
 ) -> Reply:
     """A verdict's reply. `judge` ("llm"/"rules") and `verdicts` (both judges' answers) are set
     when a model judge is configured: the reply then shows the model's reason, what the rules
@@ -166,6 +168,7 @@ def verdict_reply(
         blocks.append(
             Block(kind="field", label=label("confidence", lang), text=label(f"conf_{verdict.confidence}", lang))
         )
+        blocks += reading_blocks(verdict, lang, reader)  # reading · metric · figure
     if earlier:
         blocks.append(
             Block(kind="note", text=label("seen_before_direct" if direct else "seen_before", lang, date=earlier[:10]))

@@ -16,6 +16,7 @@ from .cues import MAX_CHARS, CueMatcher, Reading
 from .features import features
 from .model import MODEL_FILE, GateModel
 from .models import Evidence, GateScore, Verdict
+from .reading import Reader
 from .ruleset import RuleSet
 
 __all__ = ["MAX_CHARS", "Classifier"]
@@ -46,6 +47,7 @@ class Classifier:
             path = rules.root / MODEL_FILE
             model = GateModel.load(path) if path.is_file() else None
         self.model: GateModel | None = model or None
+        self.reader = Reader.load(rules.root)  # reading, metric and figure (rules/reading-model.json)
         self.group_floor = rules.context.thresholds.group_reply
         self.cue_count = self.matcher.cue_count
         self.term_count = self.matcher.term_count
@@ -53,19 +55,22 @@ class Classifier:
     def classify(self, text: str) -> Verdict:
         reading = self.matcher.read(text)
         verdict = self.matcher.rule_verdict(reading)
+        feats = None
         if self.model is not None and verdict.reason != "empty":
-            verdict = self._learned(reading, verdict)
+            feats = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+            verdict = self._learned(reading, verdict, feats)
         verdict.group_reply = bool(
             verdict.gate and CONFIDENCE_RANK[verdict.confidence] >= CONFIDENCE_RANK[self.group_floor])
+        if verdict.gate and self.reader is not None:
+            self.reader.attach(verdict, reading, feats)  # the gate model's features, reused
         return verdict
 
     def rules_only(self, text: str) -> Verdict:
         """The hand-written rules' verdict alone (for comparison in `gatebot eval`)."""
         return self.matcher.rule_verdict(self.matcher.read(text))
 
-    def _learned(self, reading: Reading, rules: Verdict) -> Verdict:
+    def _learned(self, reading: Reading, rules: Verdict, feats) -> Verdict:
         assert self.model is not None
-        feats = features(reading, {g.gate: g.score for g in rules.gates}, rules.compute)
         prediction = self.model.predict(feats)
         gate, p = prediction.gate, prediction.probabilities[prediction.gate]
         if gate == 0:

@@ -200,7 +200,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.judge != "rules":
         return _eval_judged(settings, rules, classifier, lines, args)
     report = evaluate(classifier, lines)
-    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
+    from .eval_reading import evaluate_readings  # reading and metric beside the gate
+
+    readings = evaluate_readings(classifier, args.file, rules)
+    print(json.dumps({**report.as_dict(), "readings": readings.as_dict()}, ensure_ascii=False) if args.json
+          else format_report(report) + "\n\n" + readings.text())
     return EXIT_OK
 
 
@@ -254,6 +258,11 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     model_problem, model_line = check_model(rules, classifier)
     if model_problem:
         print(model_problem, file=sys.stderr)
+    from .eval_reading import check_readings  # rules/readings.yaml and the reading model
+
+    reading_problems, reading_line = check_readings(rules, classifier)
+    for reading_problem in reading_problems:
+        print("FAIL " + reading_problem, file=sys.stderr)
     must, gaps = check_examples(rules, classifier)
     failed = [r for r in must if not r.passed]
     for result in failed:
@@ -265,9 +274,9 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     print(
         f"rules check: {len(rules.gates)} gates, {classifier.cue_count} cues ({classifier.term_count} terms), "
         f"{len(must) - len(failed)}/{len(must)} examples hold, {len(gaps)} known gap(s) "
-        f"({len(gaps) - len(fixed)} still open); {model_line}"
+        f"({len(gaps) - len(fixed)} still open); {model_line}; {reading_line}"
     )
-    return EXIT_FAILED if failed or model_problem else EXIT_OK
+    return EXIT_FAILED if failed or model_problem or reading_problems else EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -287,15 +296,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not data.is_dir():
         print(f"gatebot train: no labelled data at {data} (use --data DIR)", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        model = train(rules, data, log=lambda line: print(line, file=sys.stderr),
-                      oof_path=Path(args.oof) if args.oof else None)
-    except TrainError as exc:
-        print(f"gatebot train: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    out = Path(args.out) if args.out else rules.root / MODEL_FILE
-    write(model, out)
-    print(f"wrote {out}: {summary(model)}")
+    from .eval_reading import temporary_oof, train_readings  # the reading model learns beside the gate model
+
+    if args.readings_only:
+        try:
+            print(train_readings(rules, data, Path(args.gate_oof) if args.gate_oof else None,
+                                 Path(args.out).parent if args.out else rules.root,
+                                 log=lambda line: print(line, file=sys.stderr)))
+        except TrainError as exc:
+            print(f"gatebot train: reading model: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK
+    with temporary_oof() as scratch:
+        oof = Path(args.oof) if args.oof else Path(scratch) / "oof.jsonl"
+        try:
+            model = train(rules, data, log=lambda line: print(line, file=sys.stderr), oof_path=oof)
+        except TrainError as exc:
+            print(f"gatebot train: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        out = Path(args.out) if args.out else rules.root / MODEL_FILE
+        write(model, out)
+        print(f"wrote {out}: {summary(model)}")
+        try:
+            print(train_readings(rules, data, oof, out.parent, log=lambda line: print(line, file=sys.stderr),
+                                 oof_path=oof.with_name(oof.stem + "-reading.jsonl") if args.oof else None))
+        except TrainError as exc:
+            print(f"gatebot train: reading model: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK
 
 
@@ -374,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="labelled data directory (default: data/ beside the rules)")
     p.add_argument("--out", help="model file to write (default: model.json in the rules directory)")
     p.add_argument("--oof", help="also write the cross-validation's out-of-fold probabilities to this JSONL file")
+    p.add_argument("--readings-only", action="store_true",
+                   help="fit only the reading model (reading-model.json); --gate-oof adds its verdict figures")
+    p.add_argument("--gate-oof", help="with --readings-only: the gate model's out-of-fold file of an earlier --oof")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("digest", help="print (or --send) a chat's digest")

@@ -88,6 +88,7 @@ def stored_reply(ctx: Context, stored: StoredMessage, *, quote: bool = False) ->
         verdicts=stored.verdicts,
         lang=ctx.language(stored.verdict.lang),
         direct=ctx.is_direct,
+        reader=ctx.deps.classifier.reader,
     )
     return answers.with_tally(reply, ctx.deps.store.tally(stored.id))
 

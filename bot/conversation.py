@@ -134,6 +134,7 @@ def reply_for(
         lang=ctx.language(verdict.lang),
         direct=ctx.is_direct,
         compact=not always and ctx.settings.value("format") == "compact",
+        reader=ctx.deps.classifier.reader,
     )
 
 

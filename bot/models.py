@@ -48,6 +48,11 @@ class Verdict:
     reason: str = ""  # why no gate, when gate == 0 (machine-readable key)
     probability: float | None = None  # the learned model's probability for `gate`, when a model decided
     group_reply: bool = False  # would the bot answer this unprompted in a group (default settings)?
+    # What it says about its gate (null without one): "for" | "against" | "neutral", the checklist
+    # metric it speaks to ("1.orders", ...), and the figure it quotes for it ("$5.6B"), see reading.py.
+    reading: str | None = None
+    metric: str | None = None
+    figure: str | None = None
 
     def score(self, gate: int) -> float:
         return next((g.score for g in self.gates if g.gate == gate), 0.0)
