@@ -27,11 +27,23 @@ MODEL_FILE = "model.json"  # in the rules directory
 Weights = Annotated[list[float], Field(min_length=5, max_length=5)]
 
 
+class LanguageCalibration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    high: float = Field(gt=0, le=1)
+    medium: float = Field(gt=0, le=1)
+
+
 class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     high: float = Field(gt=0, le=1)  # top probability for "high" confidence
     medium: float = Field(gt=0, le=1)  # ... for "medium"; below it, "low"
     secondary: float = Field(gt=0, le=1)  # a runner-up gate this probable is named too
+    # The same thresholds per language of the headline: the model is surer of itself in one language
+    # than its verdicts deserve, so each language gets the thresholds its own verdicts earned.
+    by_lang: dict[str, LanguageCalibration] = {}
+
+    def for_lang(self, lang: str) -> LanguageCalibration | Calibration:
+        return self.by_lang.get(lang, self)
 
 
 class ModelFile(BaseModel):
@@ -118,8 +130,9 @@ class GateModel:
         out.sort(key=lambda x: -x[1])
         return out
 
-    def confidence(self, p: float) -> str:
-        c = self.calibration
+    def confidence(self, p: float, lang: str = "") -> str:
+        """high / medium / low for the probability of a verdict on a headline in `lang`."""
+        c = self.calibration.for_lang(lang)
         return "high" if p >= c.high else "medium" if p >= c.medium else "low"
 
 
@@ -127,10 +140,13 @@ class GateModel:
 
 
 def training_inputs(rules_dir: Path, data_dir: Path) -> list[Path]:
-    """The files a model is trained from, in a fixed order (the sealed split is never one of them)."""
-    files = [rules_dir / "context.yaml", *sorted((rules_dir / "cues").glob("*.yaml")),
-             *sorted((rules_dir / "corpus").glob("*.yaml")), *sorted(data_dir.glob("*.jsonl"))]
-    return [f for f in files if f.is_file() and f.name != "sealed.jsonl" and not f.name.startswith("double-")]
+    """The files a model is trained from, in a fixed order: the rule files it reads and the labelled
+    headlines (data/corpus.jsonl and the labelled sets, data/*-headlines.jsonl). Never the sealed
+    splits, and never other files in data/ (labels of other kinds, keyed by id, are no corpus)."""
+    files = [rules_dir / "context.yaml", rules_dir / "actors.yaml", *sorted((rules_dir / "cues").glob("*.yaml")),
+             *sorted((rules_dir / "corpus").glob("*.yaml")), data_dir / "corpus.jsonl",
+             *sorted(data_dir.glob("*-headlines.jsonl"))]
+    return [f for f in files if f.is_file()]
 
 
 def fingerprint(files: Iterable[Path]) -> str:
