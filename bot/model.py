@@ -15,10 +15,11 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import add, mul
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .features import Feature
 
@@ -46,6 +47,43 @@ class Calibration(BaseModel):
         return self.by_lang.get(lang, self)
 
 
+class SentenceSpace(BaseModel):
+    """A compact sentence representation learned from the corpus (latent semantic analysis): every
+    frequent word and Chinese character pair has a short vector (its TF-IDF weight times its place
+    in the corpus's main directions of co-occurrence); a text's vector is the normalised sum of its
+    tokens', so headlines that share no word but whose words keep the same company land close."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dims: int = Field(ge=1, le=512)
+    scale: float = Field(gt=0)  # the model reads scale * the unit vector, as features "e:0".."e:<dims-1>"
+    vectors: dict[str, list[float]]  # token (a "w:" or "c2:" feature name) -> vector of `dims`
+
+
+SPACE_PREFIXES = ("w:", "c2:")  # the tokens a sentence vector is made of
+
+
+def sentence_features(space: SentenceSpace, names: Iterable[str],
+                      vectors: dict[str, list[float]] | None = None) -> list[tuple[str, float]]:
+    """("e:<i>", value) for a text whose features are `names`: none when no token is known.
+    (Only "w:" and "c2:" names are in `space.vectors`; other names simply miss.)"""
+    vectors = space.vectors if vectors is None else vectors
+    total = None
+    for name in names:
+        v = vectors.get(name)
+        if v is not None:
+            total = v if total is None else list(map(add, total, v))
+    if total is None:
+        return []
+    norm = math.sqrt(sum(map(mul, total, total)))
+    if norm == 0:
+        return []
+    k = space.scale / norm
+    return [(_E[i], x * k) for i, x in enumerate(total)]
+
+
+_E = [f"e:{i}" for i in range(512)]
+
+
 class ModelFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     format: int = Field(ge=1, le=1)
@@ -56,6 +94,13 @@ class ModelFile(BaseModel):
     calibration: Calibration
     cross_validation: dict[str, float]  # out-of-fold figures measured while training
     weights: dict[str, Weights]
+    space: SentenceSpace | None = None  # when set, the model also reads each text's sentence vector
+
+    @model_validator(mode="after")
+    def _space_fits(self) -> ModelFile:
+        if self.space is not None and any(len(v) != self.space.dims for v in self.space.vectors.values()):
+            raise ValueError(f"space: every vector must have {self.space.dims} numbers")
+        return self
 
 
 class ModelError(ValueError):
@@ -78,6 +123,7 @@ class GateModel:
         self.fingerprint = data.fingerprint
         self._intercept = tuple(data.intercept)
         self._weights = {name: tuple(w) for name, w in data.weights.items()}
+        self.space = data.space
 
     @classmethod
     def load(cls, path: Path) -> GateModel:
@@ -95,7 +141,9 @@ class GateModel:
     def logits(self, feats: Iterable[Feature]) -> list[float]:
         z = list(self._intercept)
         weights = self._weights
+        names = []
         for f in feats:
+            names.append(f.name)
             w = weights.get(f.name)
             if w is not None:
                 v = f.value
@@ -104,6 +152,12 @@ class GateModel:
                 z[2] += w[2] * v
                 z[3] += w[3] * v
                 z[4] += w[4] * v
+        if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
+            for name, v in sentence_features(self.space, names):
+                w = weights.get(name)
+                if w is not None:
+                    for c in range(5):
+                        z[c] += w[c] * v
         return z
 
     def predict(self, feats: list[Feature]) -> Prediction:
@@ -160,10 +214,17 @@ def fingerprint(files: Iterable[Path]) -> str:
 
 def dump(model: ModelFile) -> str:
     """The model file as written: one feature per line, so a retrain's diff is readable."""
-    head = model.model_dump(exclude={"weights"})
+    head = model.model_dump(exclude={"weights", "space"})
     lines = ["{"]
     for key, value in head.items():
         lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, sort_keys=True)},")
+    if model.space is not None:
+        lines.append(f'  "space": {{"dims": {model.space.dims}, "scale": {json.dumps(model.space.scale)}, "vectors": {{')
+        tokens = sorted(model.space.vectors.items())
+        for i, (token, v) in enumerate(tokens):
+            comma = "," if i < len(tokens) - 1 else ""
+            lines.append(f"    {json.dumps(token, ensure_ascii=False)}: [{', '.join(_num(x) for x in v)}]{comma}")
+        lines.append("  }},")
     lines.append('  "weights": {')
     items = sorted(model.weights.items())
     for i, (name, w) in enumerate(items):

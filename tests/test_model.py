@@ -149,3 +149,34 @@ def test_confidence_follows_the_calibration_of_the_headlines_language(classifier
     for text in ("ByteDance orders $5.6B of Ascend 950PR chips", "算力租赁价格上涨,订单排到年底"):
         verdict = classifier.classify(text)
         assert verdict.confidence == classifier.model.confidence(verdict.probability, verdict.lang)
+
+
+def test_the_sentence_space_ships_small_and_reads_the_same_words(classifier):
+    from gatebot.model import sentence_features
+
+    space = classifier.model.space
+    assert space is not None and 1000 <= len(space.vectors) <= 5000
+    assert all(len(v) == space.dims for v in space.vectors.values())
+    assert all(t.startswith(("w:", "c2:")) for t in space.vectors)
+    # A text's vector has the model's scale as its length, and texts sharing no known token have none.
+    values = [v for _, v in sentence_features(space, ["w:orders", "w:chips", "c2:算力", "lang:en"])]
+    assert len(values) == space.dims and math.isclose(math.sqrt(sum(v * v for v in values)), space.scale)
+    assert sentence_features(space, ["w:zzzzqqq", "lang:en"]) == []
+    # The model reads them: the same features give other logits without the space.
+    feats = classifier.matcher.read("Hospitals across China adopt DeepSeek all-in-one appliances")
+    from gatebot.features import features
+
+    verdict = classifier.matcher.rule_verdict(feats)
+    fs = features(feats, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+    plain = GateModel(classifier.model.data.model_copy(update={"space": None}))
+    assert plain.logits(fs) != classifier.model.logits(fs)
+
+
+def test_a_sentence_space_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    data = json.loads((ROOT / "rules" / MODEL_FILE).read_text(encoding="utf-8"))
+    token = next(iter(data["space"]["vectors"]))
+    data["space"]["vectors"][token] = [1.0, 2.0]
+    path = tmp_path / MODEL_FILE
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="space"):
+        GateModel.load(path)
