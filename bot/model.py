@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import add, mul
+from operator import mul
 from pathlib import Path
 from typing import Annotated
 
@@ -66,19 +66,20 @@ def sentence_features(space: SentenceSpace, names: Iterable[str],
                       vectors: dict[str, list[float]] | None = None) -> list[tuple[str, float]]:
     """("e:<i>", value) for a text whose features are `names`: none when no token is known.
     (Only "w:" and "c2:" names are in `space.vectors`; other names simply miss.)"""
-    vectors = space.vectors if vectors is None else vectors
-    total = None
-    for name in names:
-        v = vectors.get(name)
-        if v is not None:
-            total = v if total is None else list(map(add, total, v))
-    if total is None:
-        return []
-    norm = math.sqrt(sum(map(mul, total, total)))
+    total = _sentence_sum(space.vectors if vectors is None else vectors, names)
+    norm = math.hypot(*total) if total else 0.0
     if norm == 0:
         return []
     k = space.scale / norm
     return [(_E[i], x * k) for i, x in enumerate(total)]
+
+
+def _sentence_sum(vectors: dict[str, list[float]], names: Iterable[str]) -> list[float]:
+    """The sum of the known tokens' vectors ([] when none is known): one C-level sum per dimension."""
+    found = [v for v in map(vectors.get, names) if v is not None]
+    if not found:
+        return []
+    return list(found[0]) if len(found) == 1 else list(map(sum, zip(*found, strict=True)))
 
 
 _E = [f"e:{i}" for i in range(512)]
@@ -124,6 +125,11 @@ class GateModel:
         self._intercept = tuple(data.intercept)
         self._weights = {name: tuple(w) for name, w in data.weights.items()}
         self.space = data.space
+        if self.space is not None:
+            # The sentence vector's weights per answer, one row per class: its logits are five dot products.
+            zero = (0.0,) * len(CLASSES)
+            rows = [self._weights.get(_E[i], zero) for i in range(self.space.dims)]
+            self._space_rows = [tuple(row[c] for row in rows) for c in range(len(CLASSES))]
 
     @classmethod
     def load(cls, path: Path) -> GateModel:
@@ -153,11 +159,12 @@ class GateModel:
                 z[3] += w[3] * v
                 z[4] += w[4] * v
         if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
-            for name, v in sentence_features(self.space, names):
-                w = weights.get(name)
-                if w is not None:
-                    for c in range(5):
-                        z[c] += w[c] * v
+            total = _sentence_sum(self.space.vectors, names)
+            norm = math.hypot(*total) if total else 0.0
+            if norm:
+                k = self.space.scale / norm
+                for c, row in enumerate(self._space_rows):
+                    z[c] += k * sum(map(mul, row, total))
         return z
 
     def predict(self, feats: list[Feature]) -> Prediction:
