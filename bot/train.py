@@ -243,8 +243,10 @@ def build_space(batch: list[tuple[list[Feature], Example]]) -> SentenceSpace:
 
 def with_space(batch: list[tuple[list[Feature], Example]],
                space: SentenceSpace) -> list[tuple[list[Feature], Example]]:
-    """The lines with their sentence vectors added, as the model reads them (model.GateModel.logits)."""
-    return [(feats + [Feature(name, v) for name, v in sentence_features(space, (f.name for f in feats))], ex)
+    """The lines with their sentence vectors added, as the model reads them (model.GateModel.logits).
+    Rounded to 4 decimals: the fit must not hang on the last bits of a sum, which differ with the
+    order of additions (the same files must give the same weights on any machine)."""
+    return [(feats + [Feature(name, round(v, 4)) for name, v in sentence_features(space, (f.name for f in feats))], ex)
             for feats, ex in batch]
 
 
