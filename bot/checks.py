@@ -12,11 +12,15 @@ from .ruleset import Located, RuleSet
 @dataclass(frozen=True)
 class ExampleResult:
     example: Located
-    got: int
+    got: int  # the gate given; for an actor example, 1 when the signal showed
     passed: bool
 
     def describe(self) -> str:
         ex = self.example
+        if ex.signal:
+            what = _SIGNAL_NAMES.get(ex.signal, ex.signal)
+            want = what if ex.present else f"no {what}"
+            return f"{ex.file}:{ex.line}: expected {want}, {'found' if self.got else 'not found'}: {ex.text}"
         if ex.avoid is not None:
             want = f"anything but gate {ex.avoid}"
         elif ex.want == 0:
@@ -27,7 +31,13 @@ class ExampleResult:
         return f"{ex.file}:{ex.line}: expected {want}, got {got}: {ex.text}"
 
 
+_SIGNAL_NAMES = {"chinese_actor": "a Chinese actor", "foreign_only": "foreign actors only",
+                 "domestic_compute": "domestic compute named"}
+
+
 def _passes(example: Located, got: int) -> bool:
+    if example.signal:
+        return bool(got) == example.present
     if example.avoid is not None:
         return got != example.avoid
     return got == example.want or got in example.also
@@ -37,7 +47,10 @@ def check_examples(rules: RuleSet, classifier: Classifier) -> tuple[list[Example
     """Run every example; return (must-hold results, known-gap results)."""
     must = []
     for ex in rules.must:
-        got = classifier.classify(ex.text).gate
+        if ex.signal:  # an actor example: does the text show the signal? (got: 1 or 0)
+            got = int(ex.signal in classifier.matcher.read(ex.text).signals())
+        else:
+            got = classifier.classify(ex.text).gate
         must.append(ExampleResult(ex, got, _passes(ex, got)))
     gaps = []
     for ex in rules.gaps:

@@ -6,6 +6,10 @@ the same text's words, character n-grams and cues (features.py) and decides the 
 probability, calibrated when it was trained, gives the confidence. The evidence shown for the gate
 is the rules' cues for that gate, then the words that pushed the model toward it most. Without a
 model (a rules directory of one's own), the rules decide alone, as before.
+
+Who and where (rules/actors.yaml) are among the model's features; the actors it leaned on are
+quoted as evidence ("“ByteDance” → Chinese firm"), and a headline the model puts at no gate whose
+actors are all from abroad says so ("not China's domestic compute").
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = ["MAX_CHARS", "Classifier"]
 
 CONFIDENCE_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 EVIDENCE_SHOWN = 6
+ACTORS_SHOWN = 2  # who and where: enough to say whose news it is
 # Words too small to explain anything on their own, even when the model leaned on them.
 _FILLER = frozenset("a an and are as at be by for from has have in into is it its of on or the to was were will with "
                     "after amid over new says".split())
@@ -75,15 +80,17 @@ class Classifier:
         gate, p = prediction.gate, prediction.probabilities[prediction.gate]
         if gate == 0:
             # The rules' reason for "no gate" still explains it; when they saw a gate, say the
-            # model weighed it down.
-            return replace(rules, gate=0, confidence="none", secondary=None, probability=round(p, 4),
-                           reason=rules.reason if rules.gate == 0 else "outweighed")
+            # model weighed it down, or that only foreign actors are named.
+            reason = rules.reason if rules.gate == 0 else "outweighed"
+            if reason in ("outweighed", "no_cue", "weak") and "foreign_only" in reading.signals():
+                reason = "not_china"
+            return replace(rules, gate=0, confidence="none", secondary=None, probability=round(p, 4), reason=reason)
         gates = [self._with_words(g, feats, reading, gate) if g.gate == gate else g for g in rules.gates]
         if not any(g.gate == gate for g in gates):
             gates.append(self._with_words(GateScore(gate=gate, score=0.0, evidence=[]), feats, reading, gate))
         gates.sort(key=lambda g: (g.gate != gate, -g.score))
-        return replace(rules, gate=gate, confidence=self.model.confidence(p), secondary=prediction.secondary,
-                       gates=gates, probability=round(p, 4), reason="")
+        return replace(rules, gate=gate, confidence=self.model.confidence(p, rules.lang),
+                       secondary=prediction.secondary, gates=gates, probability=round(p, 4), reason="")
 
     def _with_words(self, score: GateScore, feats, reading: Reading, gate: int) -> GateScore:
         """The gate's cue evidence, then the words that carried the model toward it."""
@@ -93,7 +100,15 @@ class Classifier:
                 shown.add((e.start, e.end))
                 evidence.append(e)
         folded = reading.folded
-        for feature, push in self.model.contributions(feats, gate):
+        pushes = self.model.contributions(feats, gate)
+        for entry, start, end, push in self._actors_leaned_on(reading, pushes):
+            s, e = folded.original_span(start, end)
+            if any(s < b and a < e for a, b in shown):
+                continue
+            shown.add((s, e))
+            label = self.rules.actors.kinds[entry.feature].label.get(reading.lang)
+            evidence.append(Evidence(cue=label, match=reading.text[s:e], start=s, end=e, weight=round(push, 2)))
+        for feature, push in pushes:
             if push < 0.05:
                 break  # sorted: the rest pushed even less
             if feature.start < 0 or not _worth_quoting(feature.name):
@@ -106,3 +121,20 @@ class Classifier:
             if len(evidence) >= EVIDENCE_SHOWN:
                 break
         return GateScore(gate=score.gate, score=score.score, evidence=evidence)
+
+    @staticmethod
+    def _actors_leaned_on(reading: Reading, pushes):
+        """The actors whose kind or signal carried the model toward the gate: the first name of each
+        kind, with its kind's push plus the signals' (at most ACTORS_SHOWN)."""
+        push = {f.name: v for f, v in pushes}
+        signals = sum(push.get(f"actor:{s}", 0.0) for s in reading.signals())
+        out, kinds = [], set()
+        for entry, start, end in reading.actors:
+            if entry.feature in kinds:
+                continue
+            kinds.add(entry.feature)
+            total = push.get(f"kind:{entry.feature}", 0.0) + signals
+            if total >= 0.05:
+                out.append((entry, start, end, total))
+        out.sort(key=lambda x: -x[3])
+        return out[:ACTORS_SHOWN]

@@ -1,9 +1,12 @@
-"""The labelled headline corpus: reading it, recognising duplicates, and the sealed split.
+"""The labelled headline corpus: reading it, recognising duplicates, and the sealed splits.
 
-A corpus line is one JSON object: {"id", "text", "lang", "gold", "ok", "source", "kind", "note"}
-(see ../shared/LABELING.md). `gold` is the gate a careful analyst names first (0 = none), `ok`
-every answer they would accept. data/corpus.jsonl is what `gatebot train` learns from;
-data/sealed.jsonl is set aside by a hash of each line's text and is only ever evaluated.
+A corpus line is one JSON object: {"id", "text", "lang", "gold", "ok", "source", "kind", "note"},
+optionally "class" (see ../shared/LABELING.md). `gold` is the gate a careful analyst names first
+(0 = none), `ok` every answer they would accept. data/corpus.jsonl is what `gatebot train` learns
+from. Two splits are set aside and only ever evaluated: data/sealed-sites.jsonl holds every line
+from a fifth of the source sites (a salted hash of the site), so it measures headlines from places
+the model never read; data/sealed.jsonl, the first split, holds a fifth of the other lines by a
+hash of their text.
 """
 
 from __future__ import annotations
@@ -14,12 +17,20 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .text import fold
 
-FIELDS = ("id", "text", "lang", "gold", "ok", "source", "kind", "note")
+FIELDS = ("id", "text", "lang", "gold", "ok", "source", "kind", "note")  # and "class", when a line has one
 SEALED_SHARE = 0.2
 _SALT = "gatebot-sealed-v1:"
+_SITE_SALT = "gatebot-sealed-sites-v1:"
+# Files of labelled headlines in data/ (other JSONL files there, e.g. readings keyed by id, are not).
+CORPUS_FILE, SEALED_FILE, SITES_FILE = "corpus.jsonl", "sealed.jsonl", "sealed-sites.jsonl"
+# Second-level names under which a country's sites register ("people.com.cn" is one site, not "com.cn").
+_SECOND_LEVEL = frozenset("com net org gov edu co ac or ne go".split())
+# Code hosts where each owner (an organisation or a person) is its own source.
+_CODE_HOSTS = frozenset({"github.com", "gitee.com", "gitcode.com", "gitlab.com"})
 _KEEP = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
@@ -39,6 +50,47 @@ def sealed_by_hash(text: str) -> bool:
     return int.from_bytes(digest[:4], "big") < SEALED_SHARE * 2**32
 
 
+def site_of(source: str) -> str:
+    """The site a line comes from: the registrable domain of its address ("news.cnyes.com" ->
+    "cnyes.com"), or "github.com/<owner>" on a code host; "" when the source is not an address."""
+    try:
+        parts = urlsplit(source.strip())
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or "." not in host:
+        return ""
+    labels = host.split(".")
+    size = 3 if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2 else 2
+    site = ".".join(labels[-size:])
+    if site in _CODE_HOSTS:
+        owner = parts.path.strip("/").split("/", 1)[0].lower()
+        if owner:
+            site += "/" + owner
+    return site
+
+
+def sealed_by_site(source: str) -> bool:
+    """True for every line from the fifth of all sites that the sealed-by-site split holds."""
+    site = site_of(source)
+    if not site:
+        return False
+    digest = hashlib.sha256((_SITE_SALT + site).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") < SEALED_SHARE * 2**32
+
+
+def is_translation(line: dict[str, Any]) -> bool:
+    return line.get("kind") == "derived" and str(line.get("note", "")).startswith("translation of")
+
+
+def labelled_files(data_dir: Path) -> list[Path]:
+    """The files of labelled headlines in data/: the corpus, the sealed splits, the labelled sets
+    (*-headlines.jsonl). Anything else there (labels of other kinds keyed by id) is not read."""
+    names = [CORPUS_FILE, SEALED_FILE, SITES_FILE]
+    files = [data_dir / n for n in names] + sorted(data_dir.glob("*-headlines.jsonl"))
+    return [f for f in files if f.is_file()]
+
+
 def validate_line(obj: dict[str, Any]) -> dict[str, Any]:
     """A corpus line with its fields checked and normalised; ValueError/KeyError/TypeError if not one."""
     text = " ".join(str(obj["text"]).split())
@@ -56,8 +108,12 @@ def validate_line(obj: dict[str, Any]) -> dict[str, Any]:
     kind = str(obj.get("kind") or "real")
     if kind not in ("real", "derived"):
         raise ValueError(f"kind must be real or derived, got {kind!r}")
-    return {"id": str(obj["id"]), "text": text, "lang": lang, "gold": gold, "ok": ok,
+    line = {"id": str(obj["id"]), "text": text, "lang": lang, "gold": gold, "ok": ok,
             "source": str(obj.get("source") or ""), "kind": kind, "note": str(obj.get("note") or "")}
+    cls = obj.get("class")
+    if isinstance(cls, str) and cls.strip():
+        line["class"] = " ".join(cls.split())  # what kind of headline it stands for, for `gatebot eval`'s class table
+    return line
 
 
 def read_corpus(path: Path) -> list[dict[str, Any]]:
@@ -76,7 +132,7 @@ def read_corpus(path: Path) -> list[dict[str, Any]]:
 
 def known_texts(root: Path) -> Iterator[str]:
     """Every headline the project holds: corpus, sealed split, labelled sets, rule examples."""
-    for path in [*sorted((root / "data").glob("*.jsonl")), root.parent / "shared" / "dev-headlines.jsonl",
+    for path in [*labelled_files(root / "data"), root.parent / "shared" / "dev-headlines.jsonl",
                  *sorted((root / "tests" / "data").glob("*.jsonl"))]:
         if path.exists():
             for raw in path.read_text(encoding="utf-8").splitlines():

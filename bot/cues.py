@@ -15,7 +15,7 @@ the verdict; the runner-up is named when its score is close.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ahocorasick
 
@@ -47,7 +47,26 @@ class Reading:
     folded: Folded
     lang: str
     best: dict[str, dict[int, tuple[_Entry, int, int]]]  # group -> cue id -> (entry, start, end) in folded text
+    # The actors named (rules/actors.yaml), in order, none inside another: (entry, start, end);
+    # entry.group is the side ("china" or "abroad"), entry.feature the kind.
+    actors: list[tuple[_Entry, int, int]] = field(default_factory=list)
+
+    def signals(self) -> set[str]:
+        """What the actors say (see ruleset.SIGNALS): a Chinese actor, foreign actors only, domestic compute.
+
+        A Chinese text that names no actor from abroad counts as a Chinese actor's: Chinese-language
+        news of China's own compute seldom says "China" ("AI芯片大单")."""
+        sides = {entry.group for entry, _, _ in self.actors}
+        out = set()
+        if "china" in sides or (self.lang == "zh" and "abroad" not in sides):
+            out.add("chinese_actor")
+        elif "abroad" in sides:
+            out.add("foreign_only")
+        if any(entry.weight for entry, _, _ in self.actors):  # weight 1: a kind that names domestic compute
+            out.add("domestic_compute")
+        return out
 _SUFFIXES = frozenset({"s", "es", "ed", "ing"})
+MAX_ACTORS = 12  # actors kept per text: enough to say who, bounded for a pasted article
 
 
 def _is_word_char(ch: str) -> bool:
@@ -87,13 +106,46 @@ class CueMatcher:
         self._automaton.make_automaton()
         self.cue_count = cue_id
         self.term_count = len(entries)
+        self._actors = self._actor_automaton(rules)
+
+    @staticmethod
+    def _actor_automaton(rules: RuleSet):
+        """One automaton over every actor name; None without rules/actors.yaml."""
+        if rules.actors is None:
+            return None
+        names: dict[str, list[_Entry]] = {}
+        for index, (kind, spec) in enumerate(rules.actors.kinds.items()):
+            for term in spec.terms:
+                names.setdefault(fold_phrase(term), []).append(
+                    _Entry(spec.side, "actor", index, 1.0 if spec.compute else 0.0, term, kind))
+        automaton = ahocorasick.Automaton()
+        for key, items in names.items():
+            inflects = not any(e.term.isupper() or any(c.isdigit() for c in e.term) for e in items)
+            automaton.add_word(key, (len(key), _is_word_char(key[0]), _is_word_char(key[-1]), inflects, tuple(items)))
+        automaton.make_automaton()
+        return automaton
+
+    def _read_actors(self, text: str) -> list[tuple[_Entry, int, int]]:
+        """The actors named, longest name first where names overlap ("China Mobile", not "China")."""
+        if self._actors is None:
+            return []
+        out: list[tuple[_Entry, int, int]] = []
+        reach = -1
+        for start, end, items in sorted(self._hits(text, self._actors), key=lambda h: (h[0], -(h[1] - h[0]))):
+            if start < reach:
+                continue  # inside (or overlapping) a longer name kept before
+            reach = end
+            out.append((items[0], start, end))
+            if len(out) >= MAX_ACTORS:
+                break
+        return out
 
     # ------------------------------------------------------------------ matching
 
-    def _hits(self, text: str):
+    def _hits(self, text: str, automaton=None):
         """Yield (start, end, entries) for every cue occurrence that respects word edges."""
         n = len(text)
-        for last, (length, latin_start, latin_end, inflects, items) in self._automaton.iter(text):
+        for last, (length, latin_start, latin_end, inflects, items) in (automaton or self._automaton).iter(text):
             start = last - length + 1
             end = last + 1
             if latin_start and start > 0 and text[start - 1] != " ":
@@ -151,7 +203,7 @@ class CueMatcher:
         for cue_id, (_entry, start, end) in list(best.get("off_domain", {}).items()):
             if any(s <= start and end <= e for s, e in gate_spans):
                 del best["off_domain"][cue_id]
-        return Reading(text, folded, language_of(folded), best)
+        return Reading(text, folded, language_of(folded), best, self._read_actors(ft))
 
     def rule_verdict(self, reading: Reading) -> Verdict:
         """The hand-written rules' verdict: weighted cue sums against the thresholds in rules/."""

@@ -2,7 +2,8 @@
 
 A prediction is correct when it is in the line's `ok` list. Per-gate precision/recall/F1 treat
 gold 1-4 as classes ("none" is reported separately as its own precision/recall); macro-F1 is the
-mean F1 over gates 1-4.
+mean F1 over gates 1-4. When lines carry a `class` (the kind of headline or failure they stand
+for, e.g. "foreign near-miss" or "adoption in plain words"), the report adds top-1 per class.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Line:
     lang: str
     gold: int
     ok: list[int]
+    cls: str = ""  # the line's `class`, when the file names one
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Report:
     # Unprompted group replies (verdicts with group_reply): how often right, and how many of the
     # lines whose gold is a gate they answer.
     group: dict[str, float] = field(default_factory=dict)
+    # Per `class` of line, when the file carries one: {"foreign near-miss": {"n": 30, "right": 26, "top1": 0.867}}
+    by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,7 @@ class Report:
             "confusion": {str(g): {str(p): c for p, c in row.items()} for g, row in self.confusion.items()},
             "calibration": {k: {m: round(v, 4) for m, v in row.items()} for k, row in self.calibration.items()},
             "group": {k: round(v, 4) for k, v in self.group.items()},
+            "by_class": {k: {m: round(v, 4) for m, v in row.items()} for k, row in self.by_class.items()},
             "misses": self.misses,
         }
 
@@ -74,7 +79,9 @@ def read_lines(path: str | Path) -> list[Line]:
             obj = json.loads(text)
             gold = int(obj["gold"])
             ok = [int(x) for x in obj.get("ok") or [gold]]
-            line = Line(str(obj.get("id", number)), str(obj["text"]), str(obj.get("lang") or ""), gold, ok)
+            cls = obj.get("class")
+            cls = " ".join(str(cls).split()) if cls is not None and not isinstance(cls, (dict, list)) else ""
+            line = Line(str(obj.get("id", number)), str(obj["text"]), str(obj.get("lang") or ""), gold, ok, cls)
         except (ValueError, KeyError, TypeError) as exc:
             raise EvalInputError(f"{path}:{number}: not a labeled line ({exc.__class__.__name__}: {exc})") from None
         if not 0 <= gold <= 4:
@@ -104,6 +111,7 @@ def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
     fn = {g: 0 for g in range(5)}
     levels: dict[str, list[int]] = {}
     group_n = group_right = group_caught = gold_gates = 0
+    classes: dict[str, list[int]] = {}  # class -> [lines, right]
     for line in lines:
         verdict = classifier.classify(line.text)
         pred = verdict.gate
@@ -119,6 +127,10 @@ def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
             group_caught += good and line.gold != 0
         confusion[line.gold][pred] += 1
         correct += good
+        if line.cls:
+            tally = classes.setdefault(line.cls, [0, 0])
+            tally[0] += 1
+            tally[1] += good
         by_lang_n[lang] = by_lang_n.get(lang, 0) + 1
         by_lang_ok[lang] = by_lang_ok.get(lang, 0) + good
         if good:
@@ -143,6 +155,7 @@ def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
                      for k, (n, r) in sorted(levels.items(), key=lambda kv: _LEVELS.index(kv[0]))},
         group={"answered": float(group_n), "precision": group_right / group_n if group_n else 0.0,
                "recall": group_caught / gold_gates if gold_gates else 0.0},
+        by_class={k: {"n": float(n), "right": float(r), "top1": r / n} for k, (n, r) in sorted(classes.items())},
     )
 
 
@@ -167,6 +180,12 @@ def format_report(report: Report) -> str:
     if g:
         out.append(f"unprompted group replies: {int(g['answered'])} answered, precision {g['precision']:.3f}, "
                    f"recall {g['recall']:.3f} (of lines whose gold is a gate)")
+    if report.by_class:
+        width = max(len("class"), *(len(k) for k in report.by_class))
+        out.append("")
+        out.append(f"{'class':<{width}}  lines  right  top-1")
+        for cls, row in report.by_class.items():
+            out.append(f"{cls:<{width}}  {int(row['n']):<6} {int(row['right']):<6} {row['top1']:.3f}")
     out.append("")
     out.append("confusion (rows gold, columns predicted; 0 = none)")
     out.append("gold\\pred " + " ".join(f"{p:>4}" for p in range(5)))

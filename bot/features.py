@@ -9,6 +9,9 @@ Features are binary names (a text has a feature or not) plus a few scaled rule s
   p:<a>&<b>       two cues matched together: who does what to which compute ("1.0&compute.0")
   score:<g>       the rules' score for gate g / 10;  compute: the compute-context score / 10
   china, lang:<en|zh>
+  actor:<signal>  what the named actors say (rules/actors.yaml): chinese_actor, foreign_only, domestic_compute;
+                  the signals also pair with the cues ("p:1.0&actor.foreign_only": an order, by foreigners only)
+  kind:<kind>     a kind of actor named ("kind:china_soe", "kind:abroad_firm")
 
 Each feature keeps where it was found, so a verdict can quote the words that carried it.
 Only the first MODEL_CHARS characters are read: a headline and its description fit with room
@@ -71,6 +74,11 @@ def features(reading: Reading, gate_scores: dict[int, float], compute: float) ->
             if name not in out:
                 out[name] = Feature(name, 1.0, start, end)
                 cues.append(entry.feature)
+    for entry, start, end in reading.actors:
+        out.setdefault(f"kind:{entry.feature}", Feature(f"kind:{entry.feature}", 1.0, start, end))
+    for signal in reading.signals():
+        out[f"actor:{signal}"] = Feature(f"actor:{signal}", 1.0)
+        cues.append(f"actor.{signal}")
     cues.sort()
     for i, a in enumerate(cues):
         for b in cues[i + 1:]:

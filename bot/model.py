@@ -15,10 +15,11 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import mul
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .features import Feature
 
@@ -27,11 +28,61 @@ MODEL_FILE = "model.json"  # in the rules directory
 Weights = Annotated[list[float], Field(min_length=5, max_length=5)]
 
 
+class LanguageCalibration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    high: float = Field(gt=0, le=1)
+    medium: float = Field(gt=0, le=1)
+
+
 class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     high: float = Field(gt=0, le=1)  # top probability for "high" confidence
     medium: float = Field(gt=0, le=1)  # ... for "medium"; below it, "low"
     secondary: float = Field(gt=0, le=1)  # a runner-up gate this probable is named too
+    # The same thresholds per language of the headline: the model is surer of itself in one language
+    # than its verdicts deserve, so each language gets the thresholds its own verdicts earned.
+    by_lang: dict[str, LanguageCalibration] = {}
+
+    def for_lang(self, lang: str) -> LanguageCalibration | Calibration:
+        return self.by_lang.get(lang, self)
+
+
+class SentenceSpace(BaseModel):
+    """A compact sentence representation learned from the corpus (latent semantic analysis): every
+    frequent word and Chinese character pair has a short vector (its TF-IDF weight times its place
+    in the corpus's main directions of co-occurrence); a text's vector is the normalised sum of its
+    tokens', so headlines that share no word but whose words keep the same company land close."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dims: int = Field(ge=1, le=512)
+    scale: float = Field(gt=0)  # the model reads scale * the unit vector, as features "e:0".."e:<dims-1>"
+    vectors: dict[str, list[float]]  # token (a "w:" or "c2:" feature name) -> vector of `dims`
+
+
+SPACE_PREFIXES = ("w:", "c2:")  # the tokens a sentence vector is made of
+
+
+def sentence_features(space: SentenceSpace, names: Iterable[str],
+                      vectors: dict[str, list[float]] | None = None) -> list[tuple[str, float]]:
+    """("e:<i>", value) for a text whose features are `names`: none when no token is known.
+    (Only "w:" and "c2:" names are in `space.vectors`; other names simply miss.)"""
+    total = _sentence_sum(space.vectors if vectors is None else vectors, names)
+    norm = math.hypot(*total) if total else 0.0
+    if norm == 0:
+        return []
+    k = space.scale / norm
+    return [(_E[i], x * k) for i, x in enumerate(total)]
+
+
+def _sentence_sum(vectors: dict[str, list[float]], names: Iterable[str]) -> list[float]:
+    """The sum of the known tokens' vectors ([] when none is known): one C-level sum per dimension."""
+    found = [v for v in map(vectors.get, names) if v is not None]
+    if not found:
+        return []
+    return list(found[0]) if len(found) == 1 else list(map(sum, zip(*found, strict=True)))
+
+
+_E = [f"e:{i}" for i in range(512)]
 
 
 class ModelFile(BaseModel):
@@ -44,6 +95,13 @@ class ModelFile(BaseModel):
     calibration: Calibration
     cross_validation: dict[str, float]  # out-of-fold figures measured while training
     weights: dict[str, Weights]
+    space: SentenceSpace | None = None  # when set, the model also reads each text's sentence vector
+
+    @model_validator(mode="after")
+    def _space_fits(self) -> ModelFile:
+        if self.space is not None and any(len(v) != self.space.dims for v in self.space.vectors.values()):
+            raise ValueError(f"space: every vector must have {self.space.dims} numbers")
+        return self
 
 
 class ModelError(ValueError):
@@ -66,6 +124,12 @@ class GateModel:
         self.fingerprint = data.fingerprint
         self._intercept = tuple(data.intercept)
         self._weights = {name: tuple(w) for name, w in data.weights.items()}
+        self.space = data.space
+        if self.space is not None:
+            # The sentence vector's weights per answer, one row per class: its logits are five dot products.
+            zero = (0.0,) * len(CLASSES)
+            rows = [self._weights.get(_E[i], zero) for i in range(self.space.dims)]
+            self._space_rows = [tuple(row[c] for row in rows) for c in range(len(CLASSES))]
 
     @classmethod
     def load(cls, path: Path) -> GateModel:
@@ -83,7 +147,9 @@ class GateModel:
     def logits(self, feats: Iterable[Feature]) -> list[float]:
         z = list(self._intercept)
         weights = self._weights
+        names = []
         for f in feats:
+            names.append(f.name)
             w = weights.get(f.name)
             if w is not None:
                 v = f.value
@@ -92,6 +158,13 @@ class GateModel:
                 z[2] += w[2] * v
                 z[3] += w[3] * v
                 z[4] += w[4] * v
+        if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
+            total = _sentence_sum(self.space.vectors, names)
+            norm = math.hypot(*total) if total else 0.0
+            if norm:
+                k = self.space.scale / norm
+                for c, row in enumerate(self._space_rows):
+                    z[c] += k * sum(map(mul, row, total))
         return z
 
     def predict(self, feats: list[Feature]) -> Prediction:
@@ -118,8 +191,9 @@ class GateModel:
         out.sort(key=lambda x: -x[1])
         return out
 
-    def confidence(self, p: float) -> str:
-        c = self.calibration
+    def confidence(self, p: float, lang: str = "") -> str:
+        """high / medium / low for the probability of a verdict on a headline in `lang`."""
+        c = self.calibration.for_lang(lang)
         return "high" if p >= c.high else "medium" if p >= c.medium else "low"
 
 
@@ -127,10 +201,13 @@ class GateModel:
 
 
 def training_inputs(rules_dir: Path, data_dir: Path) -> list[Path]:
-    """The files a model is trained from, in a fixed order (the sealed split is never one of them)."""
-    files = [rules_dir / "context.yaml", *sorted((rules_dir / "cues").glob("*.yaml")),
-             *sorted((rules_dir / "corpus").glob("*.yaml")), *sorted(data_dir.glob("*.jsonl"))]
-    return [f for f in files if f.is_file() and f.name != "sealed.jsonl" and not f.name.startswith("double-")]
+    """The files a model is trained from, in a fixed order: the rule files it reads and the labelled
+    headlines (data/corpus.jsonl and the labelled sets, data/*-headlines.jsonl). Never the sealed
+    splits, and never other files in data/ (labels of other kinds, keyed by id, are no corpus)."""
+    files = [rules_dir / "context.yaml", rules_dir / "actors.yaml", *sorted((rules_dir / "cues").glob("*.yaml")),
+             *sorted((rules_dir / "corpus").glob("*.yaml")), data_dir / "corpus.jsonl",
+             *sorted(data_dir.glob("*-headlines.jsonl"))]
+    return [f for f in files if f.is_file()]
 
 
 def fingerprint(files: Iterable[Path]) -> str:
@@ -144,10 +221,17 @@ def fingerprint(files: Iterable[Path]) -> str:
 
 def dump(model: ModelFile) -> str:
     """The model file as written: one feature per line, so a retrain's diff is readable."""
-    head = model.model_dump(exclude={"weights"})
+    head = model.model_dump(exclude={"weights", "space"})
     lines = ["{"]
     for key, value in head.items():
         lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, sort_keys=True)},")
+    if model.space is not None:
+        lines.append(f'  "space": {{"dims": {model.space.dims}, "scale": {json.dumps(model.space.scale)}, "vectors": {{')
+        tokens = sorted(model.space.vectors.items())
+        for i, (token, v) in enumerate(tokens):
+            comma = "," if i < len(tokens) - 1 else ""
+            lines.append(f"    {json.dumps(token, ensure_ascii=False)}: [{', '.join(_num(x) for x in v)}]{comma}")
+        lines.append("  }},")
     lines.append('  "weights": {')
     items = sorted(model.weights.items())
     for i, (name, w) in enumerate(items):

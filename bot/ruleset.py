@@ -147,6 +147,52 @@ class CorpusFile(Strict):
     headlines: list[NonEmpty] = Field(min_length=1)
 
 
+class ActorKind(Strict):
+    """One kind of actor (Chinese firms, ministries, places abroad...): its names and whose it is."""
+
+    side: Literal["china", "abroad"]
+    label: Bilingual  # how a reply names the kind: "Chinese firm", 「中国企业」
+    compute: bool = False  # names domestic AI compute (chips, their software stacks)
+    terms: list[NonEmpty] = Field(min_length=1)
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_fold(cls, terms: list[str]) -> list[str]:
+        for term in terms:
+            if not fold_phrase(term):
+                raise ValueError(f"term {term!r} has no letters, digits or CJK characters to match")
+        return terms
+
+
+class SignalExamples(Strict):
+    match: list[NonEmpty] = Field(min_length=1)  # texts that must show the signal
+    not_match: list[NonEmpty] = Field(min_length=1)  # texts that must not
+
+
+# What the learned model reads from the actors a text names (see rules/actors.yaml).
+SIGNALS = ("chinese_actor", "foreign_only", "domestic_compute")
+
+
+class ActorExamples(Strict):
+    chinese_actor: SignalExamples
+    foreign_only: SignalExamples
+    domestic_compute: SignalExamples
+
+
+class ActorsFile(Strict):
+    """rules/actors.yaml: who and where, as names per kind of actor."""
+
+    kinds: dict[NonEmpty, ActorKind] = Field(min_length=1)
+    examples: ActorExamples
+
+    @model_validator(mode="after")
+    def _both_sides(self) -> ActorsFile:
+        sides = {k.side for k in self.kinds.values()}
+        if sides != {"china", "abroad"} or not any(k.compute for k in self.kinds.values()):
+            raise ValueError("kinds must cover both sides (china, abroad) and one must name domestic compute")
+        return self
+
+
 class JudgeExample(Strict):
     """A worked example shown to the model: a headline and the answer a careful analyst gives."""
 
@@ -216,6 +262,8 @@ class Located:
     avoid: int | None = None
     also: tuple[int, ...] = ()
     why: str = ""
+    signal: str = ""  # an actor example: the signal (SIGNALS) the text must show, or must not when not `present`
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -229,6 +277,7 @@ class RuleSet:
     must: list[Located] = field(default_factory=list)
     gaps: list[Located] = field(default_factory=list)
     judge: JudgeFile | None = None  # rules/judge.yaml, for a language model as the judge (optional)
+    actors: ActorsFile | None = None  # rules/actors.yaml, who and where (optional)
 
     def gate_by_name(self, name: str) -> Gate | None:
         """Find a gate by number, key, short/full name or alias (either language)."""
@@ -380,6 +429,21 @@ def load_rules(root: Path | None = None) -> RuleSet:
         for i, text in enumerate(corpus.headlines):
             must.append(Located(text, shown(path), lines.get(("headlines", i), 0), want=0))
 
+    actors = None
+    actors_path = root / "actors.yaml"
+    if actors_path.exists():
+        try:
+            actors, actor_lines = _validate(ActorsFile, actors_path, shown(actors_path))
+            for signal in SIGNALS:
+                examples = getattr(actors.examples, signal)
+                for present, texts in ((True, examples.match), (False, examples.not_match)):
+                    key = "match" if present else "not_match"
+                    for i, text in enumerate(texts):
+                        line = actor_lines.get(("examples", signal, key, i), 0)
+                        must.append(Located(text, shown(actors_path), line, signal=signal, present=present))
+        except RulesError as exc:
+            problems += exc.problems
+
     judge = None
     judge_path = root / "judge.yaml"
     if judge_path.exists():
@@ -410,5 +474,6 @@ def load_rules(root: Path | None = None) -> RuleSet:
         must=must,
         gaps=gaps,
         judge=judge,
+        actors=actors,
     )
 

@@ -1,11 +1,12 @@
 """`gatebot train` (second half): fit the reading and metric models and write rules/reading-model.json.
 
 What it learns from: every line with a gate (gold 1-4) of the files the gate model learns from
-(data/*.jsonl, never data/sealed.jsonl) and of data/incoming/*.jsonl. A line's reading, metric and
-figure come from the line itself when it carries them, else from the labels of data/readings/ keyed
+(data/*.jsonl, never the sealed splits) and of data/incoming/*.jsonl (the collected lines with their
+labels; a line that went to a sealed split, or comes from a sealed site, is skipped wherever it sits).
+A line's reading, metric and figure come from the line itself when it carries them, else from the labels of data/readings/ keyed
 by its id; a translation ("translation of <id>") takes the reading and metric of its original.
-Labels of the sealed split (data/readings/sealed.jsonl, and any id or text of data/sealed.jsonl)
-are never read here.
+Labels of the sealed splits (data/readings/sealed.jsonl, and any id or text of data/sealed.jsonl and
+data/sealed-sites.jsonl) are never read here.
 
 How: logistic regression (scikit-learn) over the gate model's features plus the reading cues of
 rules/readings.yaml. The reading model also sees the gate; the metric model is one per gate. A
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .corpus import dedupe_key
+from .corpus import SEALED_FILE, SITES_FILE, dedupe_key, sealed_by_site
 from .cues import CueMatcher
 from .features import features
 from .figures import candidates, figure_for
@@ -79,11 +80,8 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def sealed_keys(data_dir: Path) -> tuple[set[str], set[str]]:
-    """(ids, texts as duplicates compare) of the sealed split."""
-    path = data_dir / "sealed.jsonl"
-    if not path.is_file():
-        return set(), set()
-    lines = list(_jsonl(path))
+    """(ids, texts as duplicates compare) of both sealed splits (by line and by site)."""
+    lines = [x for name in (SEALED_FILE, SITES_FILE) if (data_dir / name).is_file() for x in _jsonl(data_dir / name)]
     return {str(x.get("id")) for x in lines}, {dedupe_key(str(x.get("text", ""))) for x in lines}
 
 
@@ -120,7 +118,7 @@ def labelled(rules: RuleSet, data_dir: Path, log: Callable[[str], None] = print)
             text = " ".join(str(obj.get("text") or "").split())
             if not gold or not text:
                 continue
-            if key in sealed_ids or dedupe_key(text) in sealed_texts:
+            if key in sealed_ids or dedupe_key(text) in sealed_texts or sealed_by_site(str(obj.get("source") or "")):
                 skipped["sealed"] += 1
                 continue
             note = str(obj.get("note") or "")

@@ -11,6 +11,7 @@ from gatebot.context import is_bot_admin as is_admin
 from gatebot.digest import build_digest, compute_digest, first_url
 from gatebot.service import Message, Service
 from gatebot.store import Store
+from headlines import pick
 
 UTC = timezone.utc
 T0 = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
@@ -88,8 +89,8 @@ def test_top_items_deduplicated_at_most_three_with_links(svc, clock):
     post(svc, clock, base + timedelta(minutes=2), G1[0] + " https://example.com/bytedance")  # same, with a link
     post(svc, clock, base + timedelta(minutes=3), G1[1])
     post(svc, clock, base + timedelta(minutes=4), G1[1])
-    for i, text in enumerate(G1[2:]):
-        post(svc, clock, base + timedelta(minutes=10 + i), text)
+    for i, text in enumerate(G1[2:]):  # earlier: among headlines of one confidence the latest rank first
+        post(svc, clock, base - timedelta(minutes=10 + i), text)
     clock.now = T0
     digest = compute_digest(svc, "telegram", "c1")
     items = {g.gate: g.items for g in digest.gates}[1]
@@ -103,7 +104,7 @@ def test_top_items_deduplicated_at_most_three_with_links(svc, clock):
 
 def test_top_items_ranked_by_confidence_then_chats_then_time(svc, clock):
     base = T0 - timedelta(hours=10)
-    low = "Baidu orders Kunlun chips worth $1B"  # medium confidence
+    low = pick(svc.classifier, "medium")  # a medium-confidence headline for the model that ships
     post(svc, clock, base, G1[0])  # high, only here, the earliest
     post(svc, clock, base + timedelta(minutes=1), G1[1])  # high, pasted in two more chats
     post(svc, clock, base + timedelta(minutes=2), G1[1], chat="c2")

@@ -47,7 +47,7 @@ def test_retraining_reproduces_the_shipped_weights(rules, classifier):
 def test_probabilities_are_a_distribution_and_confidence_follows_calibration(classifier):
     verdict = classifier.classify("ByteDance orders $5.6B of Ascend 950PR chips")
     assert verdict.gate == 1 and 0 < verdict.probability <= 1
-    cal = classifier.model.calibration
+    cal = classifier.model.calibration.for_lang(verdict.lang)
     assert verdict.confidence == ("high" if verdict.probability >= cal.high else
                                   "medium" if verdict.probability >= cal.medium else "low")
     from gatebot.features import features
@@ -114,3 +114,69 @@ def test_long_and_hostile_texts_stay_cheap(classifier):
     head = "ByteDance orders $5.6B of Ascend 950PR chips. "
     assert classifier.classify(head + "x " * 20000).gate == 1
     assert classifier.classify("昇腾" * 20000).gate in range(5)
+
+
+def test_who_and_where_are_features_and_evidence(classifier):
+    from gatebot.features import features
+
+    reading = classifier.matcher.read("IREN buys 10,000 Nvidia Blackwell GPUs for its Texas campus")
+    rules_verdict = classifier.matcher.rule_verdict(reading)
+    names = {f.name for f in features(reading, {g.gate: g.score for g in rules_verdict.gates}, rules_verdict.compute)}
+    assert {"actor:foreign_only", "kind:abroad_firm", "kind:abroad_place"} <= names
+    assert "actor:chinese_actor" not in names and any(n.endswith("&actor.foreign_only") for n in names)
+    # A foreign-only purchase is not gate 1, and the reply says why.
+    verdict = classifier.classify("IREN buys 10,000 Nvidia Blackwell GPUs for its Texas campus")
+    assert verdict.gate == 0 and verdict.reason in ("not_china", "off_domain")
+    # Who is buying is quoted beside the cues, in the headline's language.
+    verdict = classifier.classify("China Mobile wins bid to buy 8,000 Ascend AI servers")
+    assert verdict.gate == 1
+    actors = [e for e in verdict.evidence_for(1) if e.cue in ("Chinese state-owned group", "domestic AI compute")]
+    assert actors and all(verdict.evidence_for(1)) and actors[0].weight > 0
+    assert "China Mobile" in {e.match for e in actors} or "Ascend" in {e.match for e in actors}
+    zh = classifier.classify("中国移动集采8000台昇腾AI服务器")
+    assert zh.gate == 1 and any(e.cue in ("中国国有企业", "国产算力") for e in zh.evidence_for(1))
+
+
+def test_confidence_follows_the_calibration_of_the_headlines_language(classifier):
+    cal = classifier.model.calibration
+    assert set(cal.by_lang) == {"en", "zh"}
+    en, zh = cal.by_lang["en"], cal.by_lang["zh"]
+    if en.medium != zh.medium:
+        p = (en.medium + zh.medium) / 2  # medium in one language, low in the other
+        lower, higher = ("zh", "en") if zh.medium < en.medium else ("en", "zh")
+        assert classifier.model.confidence(p, lower) == "medium" or p >= cal.by_lang[lower].high
+        assert classifier.model.confidence(p, higher) == "low"
+    for text in ("ByteDance orders $5.6B of Ascend 950PR chips", "算力租赁价格上涨,订单排到年底"):
+        verdict = classifier.classify(text)
+        assert verdict.confidence == classifier.model.confidence(verdict.probability, verdict.lang)
+
+
+def test_the_sentence_space_ships_small_and_reads_the_same_words(classifier):
+    from gatebot.model import sentence_features
+
+    space = classifier.model.space
+    assert space is not None and 1000 <= len(space.vectors) <= 5000
+    assert all(len(v) == space.dims for v in space.vectors.values())
+    assert all(t.startswith(("w:", "c2:")) for t in space.vectors)
+    # A text's vector has the model's scale as its length, and texts sharing no known token have none.
+    values = [v for _, v in sentence_features(space, ["w:orders", "w:chips", "c2:算力", "lang:en"])]
+    assert len(values) == space.dims and math.isclose(math.sqrt(sum(v * v for v in values)), space.scale)
+    assert sentence_features(space, ["w:zzzzqqq", "lang:en"]) == []
+    # The model reads them: the same features give other logits without the space.
+    feats = classifier.matcher.read("Hospitals across China adopt DeepSeek all-in-one appliances")
+    from gatebot.features import features
+
+    verdict = classifier.matcher.rule_verdict(feats)
+    fs = features(feats, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+    plain = GateModel(classifier.model.data.model_copy(update={"space": None}))
+    assert plain.logits(fs) != classifier.model.logits(fs)
+
+
+def test_a_sentence_space_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    data = json.loads((ROOT / "rules" / MODEL_FILE).read_text(encoding="utf-8"))
+    token = next(iter(data["space"]["vectors"]))
+    data["space"]["vectors"][token] = [1.0, 2.0]
+    path = tmp_path / MODEL_FILE
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="space"):
+        GateModel.load(path)

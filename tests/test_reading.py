@@ -90,6 +90,14 @@ def test_sealed_labels_are_never_trained_on():
 
     lines = labelled(rules, DATA, log=lambda _: None)
     assert lines and not {x.id for x in lines} & sealed_ids
+    # Both splits: by line (sealed.jsonl) and by site (sealed-sites.jsonl, and any line from a sealed site).
+    from gatebot.corpus import labelled_files, read_corpus, sealed_by_site
+
+    by_site = read_corpus(DATA / "sealed-sites.jsonl")
+    assert by_site and {str(x["id"]) for x in by_site} <= sealed_ids
+    sources = {str(x["id"]): str(x["source"]) for p in [*labelled_files(DATA), *(DATA / "incoming").glob("*.jsonl")]
+               for x in read_corpus(p)}
+    assert not [x.id for x in lines if sealed_by_site(sources.get(x.id, ""))]
     assert not {dedupe_key(x.text) for x in lines} & sealed_texts
     # The gate model's training never reads the label folder as a corpus file either.
     from gatebot.model import training_inputs

@@ -14,7 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _examples():
     rules = load_rules(ROOT / "rules")
-    return [pytest.param(ex, id=f"{Path(ex.file).name}:{ex.line}") for ex in rules.must]
+    return [pytest.param(ex, id=f"{Path(ex.file).name}:{ex.line}") for ex in rules.must if not ex.signal]
+
+
+def _actor_examples():
+    rules = load_rules(ROOT / "rules")
+    return [pytest.param(ex, id=f"{Path(ex.file).name}:{ex.line}") for ex in rules.must if ex.signal]
 
 
 def _gaps():
@@ -30,6 +35,37 @@ def test_rule_example_holds(example, classifier):
     else:
         assert got == example.want or got in example.also, (
             f"{example.file}:{example.line}: expected {example.want}, got {got}: {example.text}")
+
+
+@pytest.mark.parametrize("example", _actor_examples())
+def test_actor_example_holds(example, classifier):
+    signals = classifier.matcher.read(example.text).signals()
+    assert (example.signal in signals) == example.present, f"{example.file}:{example.line}: {signals}: {example.text}"
+
+
+def test_actors_file_is_checked_by_file_and_line(rules_copy):
+    from gatebot.classifier import Classifier
+
+    path = rules_copy / "actors.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    side: abroad\n", "    side: overseas\n", 1), encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_rules(rules_copy)
+    problem = info.value.problems[0]
+    assert problem.file == "rules/actors.yaml" and problem.where.endswith(".side")
+    assert "side: overseas" in path.read_text(encoding="utf-8").splitlines()[problem.line - 1]
+    # A failing example is reported with its file and line, like the cue files' examples.
+    old = '      - "Microsoft signs $10 billion GPU deal with Nebius"\n      - "India approves'
+    assert old in text
+    path.write_text(text.replace(old, old.replace("Microsoft", "Huawei"), 1), encoding="utf-8")
+    rules = load_rules(rules_copy)
+    must, _ = check_examples(rules, Classifier(rules))
+    failed = [r for r in must if not r.passed]
+    assert len(failed) == 1
+    assert failed[0].describe().startswith("rules/actors.yaml:")
+    assert "expected foreign actors only, not found: Huawei signs" in failed[0].describe()
+    line = int(failed[0].describe().split(":")[1])
+    assert "Huawei signs" in path.read_text(encoding="utf-8").splitlines()[line - 1]
 
 
 @pytest.mark.parametrize("gap", _gaps())
