@@ -12,6 +12,9 @@ What the bot answers:
   (/gates, /gates@thisbot; /cmd@otherbot is left alone). Chatter: silence.
 - direct chats: always; a post forwarded from a channel is answered naming the channel.
 - captions (photos, videos, documents) are read like text.
+- channel posts, where the bot is an admin of the channel: judged and stored (they count in the
+  channel's digest); a reply is posted in the channel only after its admins chose `/settings mode
+  auto` there (a command posted in the channel is an admin's: only admins post in a channel).
 - messages from bots, itself included, are ignored; every command goes to the service as is.
 - inline keyboard under each verdict (or a compact reply's "Why?", or the settings page's); a press
   goes to `service.apress`, is answered with answerCallbackQuery and the message is edited.
@@ -78,7 +81,7 @@ from .telegram_logs import quiet_token_loggers, redact
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = ["message", "callback_query", "inline_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "inline_query", "channel_post"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024  # a photo's caption
 ANONYMOUS_ADMIN = "1087968824"  # @GroupAnonymousBot: the sender of an anonymous admin's messages
@@ -361,6 +364,8 @@ class TelegramAdapter:
                 await self._on_callback(update.callback_query)
             elif update.message is not None:
                 await self._on_message(update.message, update)
+            elif update.channel_post is not None:
+                await self._on_message(update.channel_post, update)
         except asyncio.CancelledError:
             self.inbox.release(PLATFORM, key)  # stopped mid-way: answered after the next start
             raise
@@ -435,6 +440,8 @@ class TelegramAdapter:
                 addressed=addressed, message_ref=ref, links=links))
         if reply is None:
             return
+        if not m and chat.type == ChatType.CHANNEL and self.service.chat_settings(PLATFORM, chat_id).mode != "auto":
+            return  # judged and stored for the digest; a channel hears about it only if it chose /settings mode auto
         channel = forwarded_channel(msg) if is_direct else None
         if channel:
             reply.blocks.insert(0, Block(kind="field", label=label("forwarded_from", reply.lang), text=channel,
@@ -479,7 +486,7 @@ class TelegramAdapter:
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         """getChatMember: the chat's creator and administrators (and anonymous admins) may change its settings."""
-        if user_id == ANONYMOUS_ADMIN:  # only administrators can post as the group itself
+        if user_id in (ANONYMOUS_ADMIN, chat_id):  # only administrators post as the group or channel itself
             return True
         try:
             member = await self._retry(lambda: self.application.bot.get_chat_member(int(chat_id), int(user_id)))

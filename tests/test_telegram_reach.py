@@ -154,3 +154,33 @@ def test_captions_of_photos_videos_and_documents_are_read_like_text(service: Ser
             assert "状态" in (await reply_to(fake, update))["text"]
     run(scenario())
 
+
+
+# --------------------------------------------------------------------------- channels
+
+CHANNEL = -1004440001
+
+
+def test_channel_posts_are_stored_for_the_digest_and_answered_only_once_the_channel_chose_auto(
+        service: Service) -> None:
+    async def scenario() -> None:
+        async with polling_bot(service) as (fake, adapter):
+            fake.push_channel_post(CHANNEL, HEADLINE)
+            fake.push_channel_post(CHANNEL, HEADLINE_ZH, caption=True)
+            await fake.wait_for(lambda f: service.store.count_messages() == 2)
+            # a DM after them is answered: the channel posts were handled in order, silently
+            await reply_to_dm(fake, DM, HEADLINE)
+            assert not [c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == CHANNEL]
+            rows = list(service.store.db.query(
+                "select platform, chat_id, gate from messages where chat_id = ?", [str(CHANNEL)]))
+            assert len(rows) == 2 and all(r["platform"] == "telegram" and r["gate"] for r in rows)
+            # an admin (only admins post in a channel) switches replies on, in the channel itself
+            settings = fake.push_channel_post(CHANNEL, "/settings mode auto")
+            changed = await fake.wait_for(lambda f: [c for c in f.calls_to("sendMessage")
+                                                     if int(c.params["chat_id"]) == CHANNEL])
+            assert changed and service.chat_settings("telegram", str(CHANNEL)).mode == "auto", settings
+            post = fake.push_channel_post(CHANNEL, HEADLINE)
+            answer = await reply_to(fake, {"message": post["channel_post"]})
+            assert "Gate 1" in answer["text"] and check_html(answer["text"]) is None
+            assert not fake.calls_to("getChatMember")  # the channel itself posted: no need to ask
+    run(scenario())

@@ -276,6 +276,18 @@ class FakeTelegram:
                                  "mime_type": "application/pdf"}}
         raise ValueError(f"unknown media {kind!r}")
 
+    def channel_post(self, chat_id: int, text: str, *, caption: bool = False, username: str | None = None) -> dict[str, Any]:
+        """A post in a channel as its admins make it: no `from`, the channel itself as sender_chat."""
+        msg = self.message(chat_id, text, chat_type="channel", caption=caption)
+        del msg["from"]
+        if username:
+            msg["chat"]["username"] = username
+        msg["sender_chat"] = msg["chat"]
+        return msg
+
+    def push_channel_post(self, chat_id: int, text: str, **kw: Any) -> dict[str, Any]:
+        return self.push(self.channel_post(chat_id, text, **kw), kind="channel_post")
+
     def inline_query(self, query: str, *, user: dict[str, Any] | None = None) -> dict[str, Any]:
         """An InlineQuery as Telegram sends it when someone types `@bot query` in any chat."""
         query_id = str(next(self._update_ids) * 104729)
