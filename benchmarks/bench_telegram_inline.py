@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,13 +75,14 @@ async def main(n: int, burst: int) -> None:
                 ids = [u["inline_query"]["id"] for u in updates]
                 await fake.wait_for(lambda f: all(q in f.inline_answers for q in ids), timeout=60)
                 bursty = [latency(fake, u, q) for u, q in zip(updates, ids, strict=True)]
-                api_calls = len([c for c in fake.calls[first_call:] if c.method != "getUpdates"])
+                methods = Counter(c.method for c in fake.calls[first_call:] if c.method != "getUpdates")
             finally:
                 await adapter.stop()
         stored = service.store.count_messages()
     report("sequential", sequential)
     report(f"burst of {burst}", bursty)
-    print(f"API calls per inline query: {api_calls / (n + burst):.2f} (answerInlineQuery only)")
+    per_query = ", ".join(f"{m} {k / (n + burst):.2f}" for m, k in sorted(methods.items()))
+    print(f"API calls per inline query (getUpdates aside): {per_query}")
     print(f"messages stored: {stored}")
 
 
