@@ -6,6 +6,7 @@ one query by the caller); nothing here reads the store.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .classifier import MAX_CHARS
@@ -321,3 +322,28 @@ def with_tally(reply: Reply, tally: dict[str, int]) -> Reply:
         parts = [f"{choice_label(v, reply.lang)} {tally[v]}" for v in VOTE_CHOICES if tally.get(v)]
         reply.blocks.append(Block(kind="field", label=label("tally", reply.lang), text=" · ".join(parts)))
     return reply
+
+
+@dataclass(frozen=True)
+class InlineAnswer:
+    """A verdict offered in a chat the bot is not in: a one-line title, a description, and the
+    compact reply posted when the asker chooses it (no buttons: nothing is stored to press on)."""
+
+    title: str
+    description: str
+    reply: Reply
+
+
+def inline_answer(rules: RuleSet, view: GateView, verdict: Verdict, lang: str) -> InlineAnswer:
+    """Title "Gate N · name (confidence)" or "No gate"; the status and risk warning as description."""
+    reply = compact_reply(rules, view, verdict, None, lang)
+    reply.choices = []
+    if verdict.gate:
+        gate = rules.gates[verdict.gate]
+        title = label("inline_title", lang, gate=gate_title(gate, lang), conf=label(f"conf_{verdict.confidence}", lang))
+        description = label(
+            "compact_body", lang, status=status_text(gate, lang, view), risk=rule_text(gate.risk.get(lang), lang)
+        )
+    else:
+        title, description = label("inline_no_gate", lang), why_none(rules, verdict, lang).text
+    return InlineAnswer(title, description, reply)

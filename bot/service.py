@@ -15,7 +15,7 @@ from datetime import datetime
 from . import answers, chatsettings, commands, conversation, etiquette
 from .chatsettings import ChatSettings
 from .classifier import Classifier
-from .context import AdminCheck, Context, resolve
+from .context import AdminCheck, Context, decide_language, resolve, words_language
 from .conversation import Message, clean
 from .inbox import Inbox
 from .judge import Decision, Judge
@@ -28,6 +28,7 @@ from .store import Store, utcnow
 
 __all__ = ["AdminCheck", "Message", "Service", "VoteResult", "clean"]
 VOTE_CHOICES = answers.VOTE_CHOICES
+INLINE_MAX_CHARS = 256  # what Telegram lets an inline query carry
 log = logging.getLogger("gatebot.service")
 
 
@@ -160,3 +161,24 @@ class Service:
             Block(kind="field", label=label("feed_source", reply.lang), text=answers.cut(where, 400), user_text=True),
         ]
         return reply
+
+    # ------------------------------------------------------------------ inline queries
+
+    async def ainline(self, text: str, *, locale: str | None = None) -> answers.InlineAnswer:
+        """A headline typed after the bot's name in a chat it need not be in: the verdict to offer.
+
+        The rules alone judge it (a query arrives while the asker types, so the model judge is not
+        asked), and nothing is stored: the text is read, answered and forgotten. An empty query
+        offers the board; one longer than INLINE_MAX_CHARS offers a pointer to the direct chat."""
+        text = clean(text)
+        lang = decide_language(words=words_language(text), locale=locale)
+        if not text:
+            board = answers.board(self.rules, answers.load_view(self.store, self.clock()), lang)
+            return answers.InlineAnswer(label("inline_empty_title", lang), label("inline_empty_desc", lang), board)
+        if len(text) > INLINE_MAX_CHARS:
+            hint = Reply(kind="error", lang=lang,
+                         blocks=[Block(kind="text", text=label("inline_long_text", lang, n=INLINE_MAX_CHARS))])
+            return answers.InlineAnswer(label("inline_long_title", lang),
+                                        label("inline_long_desc", lang, n=INLINE_MAX_CHARS), hint)
+        verdict = await conversation.classify(self, text)
+        return answers.inline_answer(self.rules, answers.load_view(self.store, self.clock()), verdict, lang)

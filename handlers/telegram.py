@@ -10,10 +10,15 @@ What the bot answers:
 - groups/supergroups: what the service decides to answer (a gate headline at the group's confidence
   floor, as its /settings allow), messages that mention the bot or reply to it, and commands
   (/gates, /gates@thisbot; /cmd@otherbot is left alone). Chatter: silence.
-- direct chats: always.
+- direct chats: always; a post forwarded from a channel is answered naming the channel.
+- captions (photos, videos, documents) are read like text.
+- channel posts, where the bot is an admin of the channel: judged and stored (they count in the
+  channel's digest); a reply is posted in the channel only after its admins chose `/settings mode
+  auto` there (a command posted in the channel is an admin's: only admins post in a channel).
 - messages from bots, itself included, are ignored; every command goes to the service as is.
 - inline keyboard under each verdict (or a compact reply's "Why?", or the settings page's); a press
   goes to `service.apress`, is answered with answerCallbackQuery and the message is edited.
+- `@bot headline` in any chat (inline mode): one verdict result, see telegram_inline.py.
 - who administers a group (for /settings) is asked of Telegram with getChatMember.
 
 Sending goes through AIORateLimiter (group and overall limits, RetryAfter retried `max_retries`
@@ -39,15 +44,18 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 from gatebot.commands import menu
+from gatebot.context import decide_language, words_language
 from gatebot.inbox import Inbox
 from gatebot.links import entity_urls
-from gatebot.reply import Reply
+from gatebot.reply import Block, Reply, label
 from gatebot.service import Message, Service
 from gatebot.settings import Settings
 from telegram import (
     BotCommand,
     CallbackQuery,
+    InlineQuery,
     LinkPreviewOptions,
+    MessageOriginChannel,
     ReplyParameters,
     Update,
 )
@@ -68,11 +76,12 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTypes, TypeHandler
 
 from .lifecycle import StartFailure
+from .telegram_inline import CACHE_SECONDS, TokenBucket, article, slow_down
 from .telegram_logs import quiet_token_loggers, redact
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "inline_query", "channel_post"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024  # a photo's caption
 ANONYMOUS_ADMIN = "1087968824"  # @GroupAnonymousBot: the sender of an anonymous admin's messages
@@ -95,7 +104,7 @@ class _InboxQueue(asyncio.Queue):
         self.inbox = inbox
 
     async def put(self, item: Any) -> None:
-        if isinstance(item, Update):
+        if isinstance(item, Update) and item.inline_query is None:  # inline queries: telegram_inline.py
             status = self.inbox.accept(PLATFORM, str(item.update_id), item.to_json(), kind="update")
             if status not in ("new", "pending"):
                 log.info("telegram: update %s already handled (%s)", item.update_id, status)
@@ -111,12 +120,24 @@ def command_menu(lang: str) -> list[BotCommand]:
     return [BotCommand(name, description[:256]) for name, description in menu(lang)]
 
 
+def forwarded_channel(msg: TgMessage) -> str:
+    """The channel a forwarded post came from, as the reply names it ("title (@username)"); "" if
+    it was not forwarded from a channel."""
+    origin = msg.forward_origin
+    if not isinstance(origin, MessageOriginChannel):
+        return ""
+    title, username = origin.chat.title or "", origin.chat.username or ""
+    if title and username:
+        return f"{title} (@{username})"
+    return title or (f"@{username}" if username else "")
+
+
 class TelegramAdapter:
     name = PLATFORM
 
     def __init__(self, service: Service, settings: Settings, web_app: web.Application | None = None,
                  rate_limiter: BaseRateLimiter | None = None, retry_base: float = 0.5,
-                 max_attempts: int = 5) -> None:
+                 max_attempts: int = 5, inline_bucket: TokenBucket | None = None) -> None:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.service = service
@@ -127,6 +148,7 @@ class TelegramAdapter:
         self.uses_http = bool(self.webhook_url)
         self.retry_base = retry_base  # network-error backoff: retry_base * 2**attempt, capped at 8 s
         self.max_attempts = max_attempts
+        self.inline_bucket = TokenBucket() if inline_bucket is None else inline_bucket
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
         if self.uses_http and not secret:
             # Without a configured secret we make one per run; setWebhook registers it at every start.
@@ -331,6 +353,9 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ updates
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.inline_query is not None:  # not in the inbox: it expires in seconds
+            await self._on_inline(update.inline_query)
+            return
         key = str(update.update_id)
         if not self.inbox.begin(PLATFORM, key):
             return  # a re-delivered update: answered already, or being answered right now
@@ -339,6 +364,8 @@ class TelegramAdapter:
                 await self._on_callback(update.callback_query)
             elif update.message is not None:
                 await self._on_message(update.message, update)
+            elif update.channel_post is not None:
+                await self._on_message(update.channel_post, update)
         except asyncio.CancelledError:
             self.inbox.release(PLATFORM, key)  # stopped mid-way: answered after the next start
             raise
@@ -413,7 +440,27 @@ class TelegramAdapter:
                 addressed=addressed, message_ref=ref, links=links))
         if reply is None:
             return
+        if not m and chat.type == ChatType.CHANNEL and self.service.chat_settings(PLATFORM, chat_id).mode != "auto":
+            return  # judged and stored for the digest; a channel hears about it only if it chose /settings mode auto
+        channel = forwarded_channel(msg) if is_direct else None
+        if channel:
+            reply.blocks.insert(0, Block(kind="field", label=label("forwarded_from", reply.lang), text=channel,
+                                         user_text=True))
         await self._send_reply(chat.id, reply, reply_to=reply_to, thread_id=thread_id)
+
+    async def _on_inline(self, query: InlineQuery) -> None:
+        """One result for `@bot headline`: the verdict, or a hint; one answerInlineQuery call."""
+        locale = query.from_user.language_code
+        if self.inline_bucket.allow(str(query.from_user.id)):
+            answer = await self.service.ainline(query.query, locale=locale)
+            result = article(answer, query.query)
+        else:
+            lang = decide_language(words=words_language(query.query), locale=locale)
+            result = slow_down(label("inline_slow_title", lang), label("inline_slow_desc", lang))
+        try:
+            await query.answer([result], cache_time=CACHE_SECONDS, is_personal=True)
+        except BadRequest as exc:  # the query expired (the asker typed on) or was answered already
+            log.info("telegram: answerInlineQuery failed: %s", exc)
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         message_id, choice = parse_callback(query.data)
@@ -439,7 +486,7 @@ class TelegramAdapter:
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         """getChatMember: the chat's creator and administrators (and anonymous admins) may change its settings."""
-        if user_id == ANONYMOUS_ADMIN:  # only administrators can post as the group itself
+        if user_id in (ANONYMOUS_ADMIN, chat_id):  # only administrators post as the group or channel itself
             return True
         try:
             member = await self._retry(lambda: self.application.bot.get_chat_member(int(chat_id), int(user_id)))

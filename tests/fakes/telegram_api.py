@@ -7,6 +7,9 @@ its `base_url` (TELEGRAM_API_BASE_URL). It records every call, queues updates fo
 polling, bounded by the request's timeout), can post updates to a webhook, validates sent HTML the
 way Telegram does (known tags only, balanced, text <= 4096 after parsing), and can inject failures
 (429 with retry_after, 5xx). sendPhoto takes a multipart upload and checks it is an image.
+Inline queries: `push_inline` queues one; answerInlineQuery is checked like Telegram checks it
+(a known, unanswered query id; 1-50 results with unique ids of at most 64 bytes; each article's
+title and HTML message text) and recorded in `inline_answers`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ BOT_USERNAME = "gatebot_test_bot"
 
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
                 "code", "pre", "blockquote", "tg-emoji"}
-JSON_PARAMS = {"reply_markup", "reply_parameters", "commands", "allowed_updates", "scope", "entities",
+JSON_PARAMS = {"results", "reply_markup", "reply_parameters", "commands", "allowed_updates", "scope", "entities",
                "link_preview_options", "caption_entities"}
 
 
@@ -120,7 +123,7 @@ class FakeTelegram:
         self.token = token
         self.bot = {"id": bot_id, "is_bot": True, "first_name": "gatebot", "username": username,
                     "can_join_groups": True, "can_read_all_group_messages": False,
-                    "supports_inline_queries": False}
+                    "supports_inline_queries": True}
         self.max_poll_wait = max_poll_wait  # a long poll never waits longer than this
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []  # not yet confirmed by getUpdates' offset
@@ -130,6 +133,8 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) -> message
         self.members: dict[tuple[int, int], str] = {}  # (chat, user) -> "creator" | "administrator"; else "member"
+        self.inline_queries: dict[str, dict[str, Any]] = {}  # id -> the query, until answered
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # query id -> answerInlineQuery's params
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = {}
         self._cond: asyncio.Condition | None = None
@@ -229,9 +234,12 @@ class FakeTelegram:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
     def message(self, chat_id: int, text: str, *, user: dict[str, Any] | None = None,
-                chat_type: str | None = None, caption: bool = False,
-                reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A Message object as a user would send it (not queued; see push)."""
+                chat_type: str | None = None, caption: bool = False, media: str = "photo",
+                reply_to: dict[str, Any] | None = None,
+                forward_from_channel: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A Message object as a user would send it (not queued; see push). `caption`: the text is
+        the caption of a `media` ("photo", "video" or "document"); `forward_from_channel`: a
+        channel Chat ({"id", "type": "channel", "title", "username"?}) the post was forwarded from."""
         msg: dict[str, Any] = {
             "message_id": self.next_message_id(chat_id),
             "date": int(time.time()),
@@ -241,7 +249,7 @@ class FakeTelegram:
         ents = entities_for(text)
         if caption:
             msg["caption"] = text
-            msg["photo"] = [{"file_id": "AgADfake", "file_unique_id": "fake1", "width": 90, "height": 90}]
+            msg.update(self._media(media))
             if ents:
                 msg["caption_entities"] = ents
         else:
@@ -250,8 +258,45 @@ class FakeTelegram:
                 msg["entities"] = ents
         if reply_to is not None:
             msg["reply_to_message"] = reply_to
+        if forward_from_channel is not None:
+            msg["forward_origin"] = {"type": "channel", "date": msg["date"] - 60, "chat": forward_from_channel,
+                                     "message_id": 77}
         self.messages[(chat_id, msg["message_id"])] = msg
         return msg
+
+    @staticmethod
+    def _media(kind: str) -> dict[str, Any]:
+        if kind == "photo":
+            return {"photo": [{"file_id": "AgADfake", "file_unique_id": "fake1", "width": 90, "height": 90}]}
+        if kind == "video":
+            return {"video": {"file_id": "BAADfake", "file_unique_id": "fake2", "width": 640, "height": 360,
+                              "duration": 12}}
+        if kind == "document":
+            return {"document": {"file_id": "BQADfake", "file_unique_id": "fake3", "file_name": "report.pdf",
+                                 "mime_type": "application/pdf"}}
+        raise ValueError(f"unknown media {kind!r}")
+
+    def channel_post(self, chat_id: int, text: str, *, caption: bool = False, username: str | None = None) -> dict[str, Any]:
+        """A post in a channel as its admins make it: no `from`, the channel itself as sender_chat."""
+        msg = self.message(chat_id, text, chat_type="channel", caption=caption)
+        del msg["from"]
+        if username:
+            msg["chat"]["username"] = username
+        msg["sender_chat"] = msg["chat"]
+        return msg
+
+    def push_channel_post(self, chat_id: int, text: str, **kw: Any) -> dict[str, Any]:
+        return self.push(self.channel_post(chat_id, text, **kw), kind="channel_post")
+
+    def inline_query(self, query: str, *, user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An InlineQuery as Telegram sends it when someone types `@bot query` in any chat."""
+        query_id = str(next(self._update_ids) * 104729)
+        payload = {"id": query_id, "from": user or self.user(), "query": query, "offset": "", "chat_type": "sender"}
+        self.inline_queries[query_id] = payload
+        return payload
+
+    def push_inline(self, query: str, **kw: Any) -> dict[str, Any]:
+        return self.push(self.inline_query(query, **kw), kind="inline_query")
 
     def push(self, payload: dict[str, Any], kind: str = "message") -> dict[str, Any]:
         """Queue an update (for getUpdates); returns it with its update_id."""
@@ -423,6 +468,32 @@ class FakeTelegram:
             return 400, ("Bad Request: message is not modified: specified new message content and reply "
                          "markup are exactly the same as a current content and reply markup of the message")
         return self._sent(chat_id, message_id, text, p.get("reply_markup"))
+
+    async def api_answerInlineQuery(self, p: dict[str, Any]) -> Any:
+        query_id = str(p.get("inline_query_id", ""))
+        if query_id not in self.inline_queries:
+            return 400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+        results = p.get("results")
+        if isinstance(results, str):
+            results = json.loads(results)
+        if not isinstance(results, list) or len(results) > 50:
+            return 400, "Bad Request: RESULTS_TOO_MUCH"
+        ids = [str(r.get("id", "")) for r in results]
+        if len(set(ids)) != len(ids) or any(not 1 <= len(i.encode()) <= 64 for i in ids):
+            return 400, "Bad Request: RESULT_ID_INVALID"
+        for r in results:
+            content = r.get("input_message_content") or {}
+            if r.get("type") != "article" or not r.get("title") or not content.get("message_text"):
+                return 400, "Bad Request: RESULT_INVALID"
+            if content.get("parse_mode") == "HTML":
+                problem = check_html(content["message_text"])
+                if problem:
+                    return 400, problem
+        del self.inline_queries[query_id]
+        personal = p.get("is_personal", False)  # form-encoded: "true"
+        self.inline_answers[query_id] = {**p, "results": results,
+                                         "is_personal": personal is True or str(personal).lower() == "true"}
+        return True
 
     async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         return True
