@@ -27,14 +27,14 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from time import time
+from time import monotonic, time
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from gatebot.inbox import Inbox
 from gatebot.reply import Block, Reply, label
-from gatebot.service import Message, Service
+from gatebot.service import Message, Service, home_reply
 from gatebot.settings import Settings
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -57,6 +57,7 @@ EVENTS_PATH = "/slack/events"
 SHORTCUT_ID = "which_gate"  # the message shortcut's callback_id (slack-manifest.yaml)
 THREAD_ACTION = "gatebot_thread"  # the "Post in thread" button under a shortcut's private verdict
 HOME_EVERY = 60.0  # seconds: App Home is published at most this often per user
+HOME_MEMORY = 10_000  # users remembered for that before the ones older than a minute are forgotten
 SOCKET_CONNECT_TIMEOUT = 15.0
 DRAIN_TIMEOUT = 5.0  # seconds listeners get to finish at shutdown (the rest stays in the inbox)
 from .slack_api import AUTH_ERRORS, INBOX_KEY, PLATFORM, ack, api_error, retry_headers, socket_log, web_client
@@ -97,6 +98,8 @@ class SlackAdapter:
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
         self._http = HttpReceiver(self._verifier, self.inbox, self._dispatch, lambda: self._stopping)
+        self.home_clock: Callable[[], float] = monotonic  # when App Home was last published, per user
+        self._home_seen: dict[str, float] = {}
         self._register()
         service.admin_checks[PLATFORM] = self.is_workspace_admin
 
@@ -301,6 +304,11 @@ class SlackAdapter:
         async def on_mention(body: dict, event: dict, context: Any) -> None:
             self._track()
             await self._as_job(context, lambda: self._on_event(body, event, context, mention=True))
+
+        @app.event("app_home_opened")
+        async def on_home_opened(event: dict, context: Any) -> None:
+            self._track()
+            await self._as_job(context, lambda: self._on_home_opened(event))
 
         @app.event(re.compile(".*"))
         async def on_other_event(body: dict, context: Any) -> None:
@@ -533,6 +541,27 @@ class SlackAdapter:
             await respond(text=escape(label("slack_posted", reply.lang)), replace_original=True)
         except Exception:  # noqa: BLE001
             log.exception("slack: posting a verdict in its thread failed")
+
+    # App Home
+
+    async def _on_home_opened(self, event: dict) -> None:
+        """The Home tab: the board, the viewer's latest verdicts and the workspace's settings, published
+        (views.publish) when the tab is opened, at most once a minute per person."""
+        try:
+            user = str(event.get("user") or "")
+            if event.get("tab") != "home" or not user:
+                return
+            now = self.home_clock()
+            if now - self._home_seen.get(user, float("-inf")) < HOME_EVERY:
+                return
+            if len(self._home_seen) >= HOME_MEMORY:  # forget who opened it longer ago than a minute
+                self._home_seen = {u: t for u, t in self._home_seen.items() if now - t < HOME_EVERY}
+            self._home_seen[user] = now
+            reply = home_reply(self.service, PLATFORM, user, str(event.get("channel") or ""))
+            await self.client.views_publish(user_id=user, view={"type": "home", "blocks": render_blocks(reply)})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("slack: publishing App Home failed: %s", api_error(exc),
+                        exc_info=not isinstance(exc, SlackApiError))
 
     async def is_workspace_admin(self, channel: str, user: str) -> bool:
         """users.info: workspace admins and owners may change a channel's settings (needs users:read)."""

@@ -157,3 +157,81 @@ def test_the_manifest_declares_the_shortcut() -> None:
     (sc,) = manifest["features"]["shortcuts"]
     assert sc["type"] == "message" and sc["callback_id"] == SHORTCUT_ID and sc["name"] == "Which gate?"
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+# --------------------------------------------------------------------------- App Home
+
+DM_OF_ASKER = "D0ASKER01"
+
+
+def home_opened(user: str = ASKER, tab: str = "home", channel: str = DM_OF_ASKER) -> dict[str, Any]:
+    return {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab,
+            "event_ts": f"{time.time():.6f}"}
+
+
+def view_text(view: dict[str, Any]) -> str:
+    return json.dumps(view["blocks"], ensure_ascii=False)
+
+
+def test_opening_app_home_publishes_the_board_once_a_minute_per_person(slack, rules):
+    async def body(bot: Bot):
+        assert await bot.event(home_opened(), "EvHome1") == 200
+        (call,) = await bot.fake.wait_for("views.publish")
+        assert call.params["user_id"] == ASKER
+        view = bot.fake.views[ASKER]
+        assert view["type"] == "home"
+        text = view_text(view)
+        for n, gate in rules.gates.items():
+            assert f"{n} · {gate.name.get('en')}: " in text, n
+        assert "Your recent verdicts" in text and "No verdicts for you yet" in text
+        assert "Every channel uses the defaults" in text
+        # opened again within the minute (a new event): nothing is published; another person: published
+        await bot.event(home_opened(), "EvHome2")
+        await bot.event(home_opened(tab="messages", user="U0OTHER01"), "EvHome3")  # the Messages tab: no Home
+        await bot.event(home_opened(user="U0OTHER02", channel="D0OTHER02"), "EvHome4")
+        calls = await bot.fake.wait_for("views.publish", 2)
+        await settle()
+        assert len(bot.fake.of("views.publish")) == 2
+        assert calls[1].params["user_id"] == "U0OTHER02"
+
+    slack(body)
+
+
+def test_app_home_shows_the_viewers_verdicts_escaped_and_the_workspace_settings(slack):
+    async def body(bot: Bot):
+        await bot.action(shortcut(bot, f"&lt;!here&gt; {HEADLINE}", "1700000011.000100"))
+        await bot.fake.wait_for("response_url")
+        bot.fake.users["U0USER001"] = {"is_admin": True}  # the workspace admin changing the channel's settings
+        status, _ = await bot.command("/settings", "mode mention", rid="set1")
+        assert status == 200
+        await bot.fake.wait_for("response_url", 2)
+        await bot.event(home_opened(), "EvHome5")
+        await bot.fake.wait_for("views.publish")
+        text = view_text(bot.fake.views[ASKER])
+        assert "Gate 1 · " in text.split("Your recent verdicts")[1]
+        assert "&lt;!here&gt; ByteDance" in text and "<!here>" not in text
+        assert f"{CHANNEL}: mode mention" in text
+        assert "No verdicts for you yet" not in text and "Every channel uses the defaults" not in text
+
+    slack(body)
+
+
+def test_app_home_speaks_the_language_of_the_viewers_direct_chat(slack):
+    async def body(bot: Bot):
+        dm = {"type": "message", "channel": DM_OF_ASKER, "user": ASKER, "text": HEADLINE_ZH,
+              "ts": "1700000012.000100", "event_ts": "1700000012.000100", "channel_type": "im", "team": TEAM_ID}
+        await bot.event(dm, "EvDmZh")
+        await bot.fake.wait_for("chat.postMessage")
+        await bot.event(home_opened(), "EvHome6")
+        await bot.fake.wait_for("views.publish")
+        text = view_text(bot.fake.views[ASKER])
+        assert "你最近的判断" in text and "第三道门" in text
+        assert "Your recent verdicts" not in text
+
+    slack(body)
+
+
+def test_the_manifest_declares_the_home_tab_and_its_event() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-manifest.yaml").read_text(encoding="utf-8"))
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
