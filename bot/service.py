@@ -24,7 +24,7 @@ from .models import Verdict
 from .poller import FeedPoller
 from .reply import Block, Reply, label
 from .ruleset import RuleSet
-from .store import Store, utcnow
+from .store import Store, iso, utcnow
 
 __all__ = ["AdminCheck", "Message", "Service", "VoteResult", "clean"]
 VOTE_CHOICES = answers.VOTE_CHOICES
@@ -182,3 +182,48 @@ class Service:
                                         label("inline_long_desc", lang, n=INLINE_MAX_CHARS), hint)
         verdict = await conversation.classify(self, text)
         return answers.inline_answer(self.rules, answers.load_view(self.store, self.clock()), verdict, lang)
+
+# ---------------------------------------------------------------------------------------- a person's own page
+
+HOME_RECENT = 5  # verdicts shown on a person's page
+HOME_LOOKBACK = 20_000  # newest messages searched for them: the query stays bounded on a large store
+HOME_CHATS = 10  # chats with settings of their own shown
+
+
+def home_reply(service: Service, platform: str, user_id: str, chat_id: str) -> Reply:
+    """A person's own page (Slack's App Home): the board, their latest verdicts, and the chats of the
+    platform whose settings differ from the defaults, in the language of their direct chat `chat_id`."""
+    ctx = service.context(platform, chat_id, user_id, is_direct=True)
+    lang = ctx.language()
+    store, rules = service.store, service.rules
+    with store.lock:
+        recent = store.db.execute(
+            "select created_at, gate, text from messages where id > (select coalesce(max(id), 0) from messages) - ? "
+            "and platform = ? and user_id = ? and source is null and (gate > 0 or reply_ref is not null) "
+            "order by id desc limit ?", [HOME_LOOKBACK, platform, user_id, HOME_RECENT]).fetchall()
+        chats = store.db.execute(
+            "select chat_id, coalesce(mode, ''), coalesce(floor, ''), coalesce(format, ''), coalesce(lang, ''), "
+            "coalesce(quiet_until, '') from chat_settings where platform = ? and (coalesce(mode, '') != '' "
+            "or coalesce(floor, '') != '' or coalesce(format, '') != '' or coalesce(lang, '') != '' "
+            "or coalesce(quiet_until, '') > ?) order by updated_at desc limit ?",
+            [platform, iso(ctx.now), HOME_CHATS]).fetchall()
+    reply = answers.board(rules, answers.load_view(store, ctx.now), lang)
+    reply.blocks.append(Block(kind="heading", text=label("home_recent", lang)))
+    lines = []
+    for created_at, gate, text in recent:
+        name = (label("gate", lang, n=gate, name=rules.gates[gate].name.get(lang)) if gate in rules.gates
+                else label("no_gate", lang).rstrip(".。"))
+        lines.append(label("home_recent_line", lang, when=str(created_at)[:10], gate=name, text=answers.cut(text, 90)))
+    reply.blocks.append(Block(kind="list", items=lines, user_text=True) if lines
+                        else Block(kind="text", text=label("home_recent_none", lang)))
+    reply.blocks.append(Block(kind="heading", text=label("home_settings", lang)))
+    lines = []
+    for chat, mode, floor, fmt, chat_lang, quiet in chats:
+        parts = [f"{label('settings_key_' + key, lang)} {value}"
+                 for key, value in (("mode", mode), ("floor", floor), ("format", fmt), ("lang", chat_lang)) if value]
+        if quiet > iso(ctx.now):
+            parts.append(f"{label('settings_key_quiet', lang)} → {quiet[:16].replace('T', ' ')} UTC")
+        lines.append(label("home_settings_line", lang, chat=chat, settings=" · ".join(parts)))
+    reply.blocks.append(Block(kind="list", items=lines, user_text=True) if lines
+                        else Block(kind="text", text=label("home_settings_none", lang, floor=service.default_floor)))
+    return reply

@@ -15,6 +15,8 @@
   "error": "invalid_auth"} (HTTP 200, as Slack answers).
 - users.info answers from `users` (id -> extra fields such as {"is_admin": True}); unknown ids get
   user_not_found.
+- `errors[method] = "not_in_channel"`: that method answers Slack's {"ok": false, "error": ...}.
+- views.publish keeps each published view in `views` (user id -> the view).
 - `wait_for(method, n, timeout)` polls the record with a bounded wait.
 
 Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
@@ -55,6 +57,8 @@ class FakeSlackAPI:
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes posted to its upload URL
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.errors: dict[str, str] = {}  # method -> the error Slack answers with (HTTP 200, ok false)
+        self.views: dict[str, dict[str, Any]] = {}  # user id -> the Home view views.publish last set
         self.users: dict[str, dict[str, Any]] = {}  # user id -> users.info fields (is_admin, is_owner, ...)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -152,6 +156,8 @@ class FakeSlackAPI:
             await asyncio.sleep(self.delays[method])
         if self.tokens is not None and call.auth.removeprefix("Bearer ") not in self.tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.errors.get(method):
+            return web.json_response({"ok": False, "error": self.errors[method]})
         queue = self._failures.get(method)
         if queue:
             status, retry_after = queue.pop(0)
@@ -195,6 +201,15 @@ class FakeSlackAPI:
             return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "name": f"user-{user}", "deleted": False,
                                          "is_bot": False, "is_admin": False, "is_owner": False,
                                          "is_primary_owner": False, **self.users[user]}}
+        if method == "views.publish":
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            if not params.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+                return {"ok": False, "error": "invalid_arguments"}
+            if len(view.get("blocks") or []) > 100:
+                return {"ok": False, "error": "invalid_blocks"}
+            self.views[str(params["user_id"])] = view
+            return {"ok": True, "view": {"id": "V0000001", "type": "home", **view}}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/ws"}
         return {"ok": True}
