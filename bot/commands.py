@@ -18,7 +18,7 @@ from .chart import atrend, parse_period
 from .context import Context, is_bot_admin, words_language
 from .conversation import clean
 from .digest import digest_command, setstatus_command
-from .feeds import feeds_list, feeds_settings, follow, unfollow
+from .feed_commands import feeds_list, feeds_settings, follow, unfollow
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
 from .store import StoredMessage

@@ -18,7 +18,8 @@ from fakes.feed_site import FeedSite, Item, atom, rss10, rss20
 from gatebot import chart
 from gatebot.cli import main as cli_main
 from gatebot.digest import build_digest
-from gatebot.feeds import MAX_ENTRIES, FeedReader, parse_document, trim_entries
+from gatebot.feed_parse import MAX_ENTRIES, parse_document, trim_entries
+from gatebot.feeds import FeedReader
 from gatebot.feedstore import FeedStore
 from gatebot.fetch import AddressGuard
 from gatebot.poller import FeedPoller
