@@ -15,19 +15,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from .address_guard import AddressGuard, Resolver, loop_resolve
 from .feed_parse import HTML_TYPES, Entry, FeedError, ParsedFeed, parse_off_loop
 from .feedstore import Feed, FeedStore, NewItem
-from .fetch import (
-    MAX_BYTES,
-    TOTAL_TIMEOUT,
-    AddressGuard,
-    BadStatus,
-    Document,
-    LinkError,
-    LinkFetcher,
-    Resolver,
-    loop_resolve,
-)
+from .fetch import MAX_BYTES, TOTAL_TIMEOUT, Document, LinkFetcher
+from .fetch_errors import BadStatus, LinkError
 from .store import text_key
 
 FAILED_REMEMBERED = 256  # documents the feed worker was stopped on, remembered by their hash

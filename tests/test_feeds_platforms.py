@@ -16,9 +16,9 @@ import yaml
 from fakes.feed_site import FeedSite, Item, rss20
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import sent_texts
+from gatebot.address_guard import AddressGuard
 from gatebot.feeds import FeedReader
 from gatebot.feedstore import FeedStore
-from gatebot.fetch import AddressGuard
 from gatebot.poller import FeedPoller
 from gatebot.service import Service
 from gatebot.store import Store

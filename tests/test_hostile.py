@@ -11,7 +11,9 @@ import time
 
 import drive
 import pytest
-from gatebot.fetch import HEAD_BYTES, BadURL, LinkFetcher, RefusedPort, UnsupportedScheme, loop_resolve
+from gatebot.address_guard import loop_resolve
+from gatebot.fetch import HEAD_BYTES, LinkFetcher
+from gatebot.fetch_errors import BadURL, RefusedPort, UnsupportedScheme
 from gatebot.links import LinkReader, extract_links
 from gatebot.page import HEAD_CHARS, parse_headline
 from gatebot.reply import label
@@ -111,7 +113,7 @@ def test_redirect_to_other_schemes_is_refused_and_cached(bot: Service, site: Sit
 
 
 def test_only_web_ports_are_fetched(service: Service, site: Site) -> None:  # noqa: F811
-    from gatebot.fetch import AddressGuard
+    from gatebot.address_guard import AddressGuard
 
     # "localhost" stands in for a public host; its page is on a random port, not a web port
     guard = AddressGuard(trusted_hosts=frozenset({"localhost"}))
