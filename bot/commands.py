@@ -67,7 +67,7 @@ def digest_language(ctx: Context) -> str:
 def chat_zone(ctx: Context) -> str:
     """The zone a chat's days are counted in: its weekly chart's, else its digest's, else GATEBOT_TZ."""
     store = ctx.deps.store
-    for sub in (FeedStore(store).weekly(ctx.platform, ctx.chat_id), store.get_subscription(ctx.platform, ctx.chat_id)):
+    for sub in (store.weekly(ctx.platform, ctx.chat_id), store.get_subscription(ctx.platform, ctx.chat_id)):
         if sub and sub.get("enabled") and sub.get("tz"):
             return str(sub["tz"])
     return ctx.deps.default_tz or "UTC"
