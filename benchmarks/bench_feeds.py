@@ -174,11 +174,11 @@ def cpu() -> float:
 
 async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> list[dict]:
     import aiohttp
+    from gatebot.address_guard import AddressGuard
     from gatebot.chart import gate_names, load_trend, trend_reply
     from gatebot.classifier import Classifier
     from gatebot.feeds import FeedReader
     from gatebot.feedstore import FeedStore
-    from gatebot.fetch import AddressGuard
     from gatebot.poller import FeedPoller
     from gatebot.ruleset import load_rules
     from gatebot.service import Service

@@ -87,8 +87,8 @@ def summary(name: str, values: list[float]) -> dict:
 
 
 async def bench(port: int, n: int, delay: float, slow: float) -> list[dict]:
+    from gatebot.address_guard import AddressGuard
     from gatebot.classifier import Classifier
-    from gatebot.fetch import AddressGuard
     from gatebot.links import LinkReader
     from gatebot.ruleset import load_rules
     from gatebot.service import Message, Service

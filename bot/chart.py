@@ -23,9 +23,9 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 
-from .feedstore import FeedStore, TrendTooSlow
 from .reply import LABELS, Block, Reply, label
 from .ruleset import RuleSet
+from .storage.trends import TrendTooSlow
 from .store import Store, iso
 from .timing import resolve_zone
 from .workers import LIMITS, WorkerError, run_cpu
@@ -73,7 +73,7 @@ def trend_data(store: Store, platform: str, chat_id: str, days: int, now: dateti
                zone: tzinfo = timezone.utc) -> Trend:
     """Signals per gate per local day for the `days` days ending today (in `zone`)."""
     start, end = _window(days, now, zone)
-    signals = FeedStore(store).hourly_signals(platform, chat_id, start, end)
+    signals = store.hourly_signals(platform, chat_id, start, end)
     changes = [(c.gate, c.since) for c in store.status_changes_between(iso(start), iso(end))]
     return count_trend(signals, changes, days, now, gates, zone)
 
@@ -86,7 +86,7 @@ def _window(days: int, now: datetime, zone: tzinfo) -> tuple[datetime, datetime]
 
 def count_trend(signals: list[tuple], changes: list[tuple], days: int, now: datetime, gates: list[int],
                 zone: tzinfo = timezone.utc) -> Trend:
-    """A Trend from hourly signal counts and (gate, since) status changes (FeedStore.trend_rows)."""
+    """A Trend from hourly signal counts and (gate, since) status changes (Store.trend_rows)."""
     today = now.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     day_list = [first + timedelta(days=i) for i in range(days)]
@@ -254,12 +254,12 @@ async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
 
 async def aload_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
                       zone_name: str = "UTC") -> Trend:
-    """load_trend on a thread with a read-only connection of its own (FeedStore.trend_rows): the
+    """load_trend on a thread with a read-only connection of its own (Store.trend_rows): the
     count can take seconds on a busy chat, and neither the event loop nor the store's lock waits."""
     zone = resolve_zone(zone_name) or timezone.utc
     start, end = _window(days, now, zone)
     loop = asyncio.get_running_loop()
-    signals, changes = await loop.run_in_executor(_READS, FeedStore(store).trend_rows, platform, chat_id, start, end)
+    signals, changes = await loop.run_in_executor(_READS, store.trend_rows, platform, chat_id, start, end)
     return count_trend(signals, changes, days, now, list(rules.gates), zone)
 
 

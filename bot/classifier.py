@@ -94,19 +94,23 @@ class Classifier:
 
     def _with_words(self, score: GateScore, feats, reading: Reading, gate: int) -> GateScore:
         """The gate's cue evidence, then the words that carried the model toward it."""
-        evidence, shown = [], set()
-        for e in score.evidence:  # two cues on the same words are quoted once
-            if (e.start, e.end) not in shown:
-                shown.add((e.start, e.end))
-                evidence.append(e)
+        evidence: list[Evidence] = []
+        shown: set[tuple[int, int]] = set()
+        for quoted in score.evidence:  # two cues on the same words are quoted once
+            if (quoted.start, quoted.end) not in shown:
+                shown.add((quoted.start, quoted.end))
+                evidence.append(quoted)
         folded = reading.folded
+        assert self.model is not None  # only called once the model has answered
         pushes = self.model.contributions(feats, gate)
         for entry, start, end, push in self._actors_leaned_on(reading, pushes):
             s, e = folded.original_span(start, end)
             if any(s < b and a < e for a, b in shown):
                 continue
             shown.add((s, e))
-            label = self.rules.actors.kinds[entry.feature].label.get(reading.lang)
+            actors = self.rules.actors
+            assert actors is not None  # an actor was read, so the rules have their actors file
+            label = actors.kinds[entry.feature].label.get(reading.lang)
             evidence.append(Evidence(cue=label, match=reading.text[s:e], start=s, end=e, weight=round(push, 2)))
         for feature, push in pushes:
             if push < 0.05:

@@ -62,7 +62,8 @@ def open_service():
 
 def judge_for(settings, rules, store=None):
     """The model judge when GATEBOT_LLM_URL is set (and the mode is not off), else None."""
-    from .judge import Judge, JudgeConfigError
+    from .judge import Judge
+    from .judge_prompt import JudgeConfigError
 
     try:
         return Judge.from_settings(settings, rules, store)

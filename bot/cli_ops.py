@@ -49,7 +49,7 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
 
 def cmd_llm_prompt(args: argparse.Namespace) -> int:
     """Print the instructions the model gets (from rules/gates.yaml and rules/judge.yaml)."""
-    from .judge import JudgeConfigError, system_prompt
+    from .judge_prompt import JudgeConfigError, system_prompt
 
     _, rules, _ = _rules_and_classifier()
     try:

@@ -18,7 +18,7 @@ from .chart import atrend, parse_period
 from .context import Context, is_bot_admin, words_language
 from .conversation import clean
 from .digest import digest_command, setstatus_command
-from .feeds import feeds_list, feeds_settings, follow, unfollow
+from .feed_commands import feeds_list, feeds_settings, follow, unfollow
 from .feedstore import FeedStore
 from .reply import Block, Reply, label
 from .store import StoredMessage
@@ -67,7 +67,7 @@ def digest_language(ctx: Context) -> str:
 def chat_zone(ctx: Context) -> str:
     """The zone a chat's days are counted in: its weekly chart's, else its digest's, else GATEBOT_TZ."""
     store = ctx.deps.store
-    for sub in (FeedStore(store).weekly(ctx.platform, ctx.chat_id), store.get_subscription(ctx.platform, ctx.chat_id)):
+    for sub in (store.weekly(ctx.platform, ctx.chat_id), store.get_subscription(ctx.platform, ctx.chat_id)):
         if sub and sub.get("enabled") and sub.get("tz"):
             return str(sub["tz"])
     return ctx.deps.default_tz or "UTC"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from . import answers, etiquette
 from .chatsettings import clears
 from .context import Context, Deps
-from .judge import Decision
+from .judge_answer import Decision
 from .links import MAX_LINKS, extract_links
 from .models import Verdict
 from .reply import LABELS, Block, Reply, label

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import ahocorasick
 
-from .models import Evidence, GateScore, Verdict
+from .models import Confidence, Evidence, GateScore, Lang, Verdict
 from .ruleset import Cue, RuleSet
 from .text import Folded, fold, fold_phrase, language_of
 
@@ -45,7 +45,7 @@ class Reading:
 
     text: str
     folded: Folded
-    lang: str
+    lang: Lang
     best: dict[str, dict[int, tuple[_Entry, int, int]]]  # group -> cue id -> (entry, start, end) in folded text
     # The actors named (rules/actors.yaml), in order, none inside another: (entry, start, end);
     # entry.group is the side ("china" or "abroad"), entry.feature the kind.
@@ -258,6 +258,7 @@ class CueMatcher:
         if runner and runner.score >= t.gate and runner.score >= t.secondary_ratio * top.score:
             secondary = runner.gate
         margin = top.score - (runner.score if runner else 0.0)
+        confidence: Confidence
         if top.score >= t.high and margin >= t.gate and compute >= 2 * t.compute:
             confidence = "high"
         elif top.score >= t.medium and margin > 0:

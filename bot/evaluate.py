@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from .classifier import Classifier
+from .models import Verdict
 
 
 class EvalInputError(ValueError):
@@ -99,7 +99,13 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": f, "support": float(tp + fn)}
 
 
-def evaluate(classifier: Classifier, lines: list[Line]) -> Report:
+class Classifies(Protocol):
+    """Anything that gives a verdict for a text: the classifier, or verdicts a judge gave."""
+
+    def classify(self, text: str) -> Verdict: ...
+
+
+def evaluate(classifier: Classifies, lines: list[Line]) -> Report:
     confusion: dict[int, dict[int, int]] = {g: {p: 0 for p in range(5)} for g in range(5)}
     correct = 0
     by_lang_ok: dict[str, int] = {}
@@ -167,8 +173,8 @@ def format_report(report: Report) -> str:
     out.append("gate  precision  recall  f1     support")
     for g, m in report.per_gate.items():
         out.append(f"{g:<5} {m['precision']:<10.3f} {m['recall']:<7.3f} {m['f1']:<6.3f} {int(m['support'])}")
-    m = report.none
-    out.append(f"none  {m['precision']:<10.3f} {m['recall']:<7.3f} {m['f1']:<6.3f} {int(m['support'])}")
+    none = report.none
+    out.append(f"none  {none['precision']:<10.3f} {none['recall']:<7.3f} {none['f1']:<6.3f} {int(none['support'])}")
     out.append("")
     out.append("by language: " + "   ".join(
         f"{lang} {acc:.3f} (n={report.by_lang_n[lang]})" for lang, acc in report.by_lang.items()))
@@ -176,10 +182,10 @@ def format_report(report: Report) -> str:
     out.append("confidence  verdicts  right  precision")
     for level, row in report.calibration.items():
         out.append(f"{level:<11} {int(row['n']):<9} {int(row['right']):<6} {row['precision']:.3f}")
-    g = report.group
-    if g:
-        out.append(f"unprompted group replies: {int(g['answered'])} answered, precision {g['precision']:.3f}, "
-                   f"recall {g['recall']:.3f} (of lines whose gold is a gate)")
+    group = report.group
+    if group:
+        out.append(f"unprompted group replies: {int(group['answered'])} answered, precision {group['precision']:.3f}, "
+                   f"recall {group['recall']:.3f} (of lines whose gold is a gate)")
     if report.by_class:
         width = max(len("class"), *(len(k) for k in report.by_class))
         out.append("")
@@ -189,8 +195,8 @@ def format_report(report: Report) -> str:
     out.append("")
     out.append("confusion (rows gold, columns predicted; 0 = none)")
     out.append("gold\\pred " + " ".join(f"{p:>4}" for p in range(5)))
-    for g, row in report.confusion.items():
-        out.append(f"{g:>9} " + " ".join(f"{row[p]:>4}" for p in range(5)))
+    for gold, counts in report.confusion.items():
+        out.append(f"{gold:>9} " + " ".join(f"{counts[p]:>4}" for p in range(5)))
     if report.misses:
         out.append("")
         out.append(f"misclassified ({len(report.misses)}):")

@@ -1,16 +1,13 @@
-"""Reads and writes for followed feeds, weekly charts and trend counts (tables made by store.py's migrations).
+"""Reads and writes for followed feeds (tables made by store.py's migrations).
 
 Kept apart from store.py so the feed queries live together; it shares the Store's connection and lock.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from . import chatsettings
 from .store import Store, iso
@@ -21,17 +18,6 @@ DEFAULT_FLOOR = "medium"
 DEFAULT_MODE = "digest"
 PASTED_MATCH_WINDOW = timedelta(days=7)  # how far back a pasted message can make a feed entry a repeat
 MIN_TITLE_MATCH = 12  # titles shorter than this are not searched for inside pasted messages
-TREND_SECONDS = 20.0  # a /trend count running longer is stopped
-PROGRESS_STEPS = 10_000  # SQLite steps between two looks at the clock (~1 ms)
-HOURLY_SIGNALS = ("select substr(created_at, 1, 13), gate, confidence, source is not null, count(*) from messages "
-                  "where platform = ? and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 "
-                  "group by 1, 2, 3, 4")
-STATUS_CHANGES = "select gate, since from gate_status_history where since >= ? and since < ? order by since, id"
-
-
-class TrendTooSlow(Exception):
-    """A /trend count was stopped at its time limit."""
-
 
 @dataclass(frozen=True)
 class Feed:
@@ -292,78 +278,3 @@ class FeedStore:
         with self.lock, self.db.conn:
             self.db.table("feed_chats").upsert(row, pk=("platform", "chat_id"))
         return self.chat_settings(platform, chat_id)
-
-    # ------------------------------------------------------------------ weekly charts
-
-    def weekly(self, platform: str, chat_id: str) -> dict | None:
-        with self.lock:
-            rows = list(self.db.table("weekly").rows_where("platform = ? and chat_id = ?", [platform, str(chat_id)]))
-        return rows[0] if rows else None
-
-    def set_weekly(self, platform: str, chat_id: str, **fields: object) -> dict:
-        row = dict(self.weekly(platform, chat_id) or {"platform": platform, "chat_id": str(chat_id), "enabled": 0,
-                                                      "day": 0, "time": "", "tz": ""})
-        row.update(fields)
-        row["updated_at"] = iso(self.now())
-        with self.lock, self.db.conn:
-            self.db.table("weekly").upsert(row, pk=("platform", "chat_id"))
-        return row
-
-    def enabled_weekly(self) -> list[dict]:
-        with self.lock:
-            return list(self.db.table("weekly").rows_where("enabled = 1"))
-
-    def claim_weekly(self, platform: str, chat_id: str, local_date: str, run_id: str) -> bool:
-        """Claim one chat's weekly chart for its local date, once ever (recorded before it is sent)."""
-        with self.lock, self.db.conn:
-            cur = self.db.execute(
-                "insert or ignore into weekly_sent (platform, chat_id, local_date, status, run_id, claimed_at) "
-                "values (?, ?, ?, 'pending', ?, ?)", [platform, str(chat_id), local_date, run_id, iso(self.now())])
-            return cur.rowcount == 1
-
-    def finish_weekly(self, platform: str, chat_id: str, local_date: str, ok: bool, error: str = "") -> None:
-        with self.lock, self.db.conn:
-            self.db.execute(
-                "update weekly_sent set status = ?, sent_at = ?, error = ? where platform = ? and chat_id = ? "
-                "and local_date = ?", ["sent" if ok else "failed", iso(self.now()) if ok else None, error[:300],
-                                       platform, str(chat_id), local_date])
-
-    def last_weekly(self, platform: str, chat_id: str) -> tuple | None:
-        with self.lock:
-            return self.db.execute(
-                "select local_date, status from weekly_sent where platform = ? and chat_id = ? "
-                "order by local_date desc limit 1", [platform, str(chat_id)]).fetchone()
-
-    # ------------------------------------------------------------------ trend counts
-
-    def hourly_signals(self, platform: str, chat_id: str, start: datetime, end: datetime) -> list[tuple]:
-        """(hour 'YYYY-MM-DDTHH', gate, confidence, from_feed, n) for messages with a gate in [start, end)."""
-        with self.lock:
-            return self.db.execute(HOURLY_SIGNALS, [platform, str(chat_id), iso(start), iso(end)]).fetchall()
-
-    def trend_rows(self, platform: str, chat_id: str, start: datetime, end: datetime,
-                   seconds: float = TREND_SECONDS) -> tuple[list[tuple], list[tuple]]:
-        """hourly_signals and the status changes (gate, since) in [start, end), for /trend.
-
-        Counting a busy chat's month reads every message of it (3-5 s at 1,000,000), so this runs on
-        a thread (`chart.atrend`) with a read-only connection of its own: the store's lock, which
-        every chat's reply needs, stays free, and in WAL mode the writers go on meanwhile. A query
-        still running after `seconds` is stopped (TrendTooSlow). An in-memory store has no second
-        connection: its own is used, under its lock."""
-        args = [platform, str(chat_id), iso(start), iso(end)]
-        if self.store.path == ":memory:":
-            with self.lock:
-                return (self.db.execute(HOURLY_SIGNALS, args).fetchall(),
-                        self.db.execute(STATUS_CHANGES, args[2:]).fetchall())
-        conn = sqlite3.connect(f"file:{quote(self.store.path)}?mode=ro", uri=True, timeout=5.0,
-                               check_same_thread=False)
-        deadline = time.monotonic() + seconds
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
-        try:
-            return conn.execute(HOURLY_SIGNALS, args).fetchall(), conn.execute(STATUS_CHANGES, args[2:]).fetchall()
-        except sqlite3.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise TrendTooSlow(f"counting took over {seconds:g} s") from None
-            raise exc
-        finally:
-            conn.close()

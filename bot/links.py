@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from .fetch import MAX_BYTES, TOTAL_TIMEOUT, AddressGuard, LinkError, LinkFetcher, Resolver, loop_resolve
+from .address_guard import AddressGuard, Resolver, loop_resolve
+from .fetch import MAX_BYTES, TOTAL_TIMEOUT, LinkFetcher
+from .fetch_errors import LinkError
 from .store import Store
 
 MAX_LINKS = 3

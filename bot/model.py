@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -191,7 +191,7 @@ class GateModel:
         out.sort(key=lambda x: -x[1])
         return out
 
-    def confidence(self, p: float, lang: str = "") -> str:
+    def confidence(self, p: float, lang: str = "") -> Literal["high", "medium", "low"]:
         """high / medium / low for the probability of a verdict on a headline in `lang`."""
         c = self.calibration.for_lang(lang)
         return "high" if p >= c.high else "medium" if p >= c.medium else "low"

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from . import chatsettings
-from .feeds import Entry, FeedReader, backoff, check_feed, feed_note, new_item
+from .feed_parse import Entry, feed_note
+from .feeds import FeedReader, backoff, check_feed, new_item
 from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
 from .jobs import Job, Wait, run_job, wait_or_stop
 from .models import Verdict

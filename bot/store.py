@@ -35,12 +35,14 @@ from .storage.events import EventRows
 from .storage.messages import MessageRows
 from .storage.schema import MIGRATIONS
 from .storage.statuses import StatusRows
+from .storage.trends import TrendRows
+from .storage.weekly import WeeklyRows
 
 __all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "GateView", "StatusChange", "Store", "StoredMessage", "database_problem",
            "iso", "text_key", "utcnow"]
 
 
-class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows):
+class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows):
     """All reads and writes of gatebot's state. Safe to share across threads of one process."""
 
     def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Literal
 
 from .hant import TABLE as HANT
 
@@ -87,7 +88,7 @@ def fold(text: str) -> Folded:
     return Folded("".join(parts), text, tuple(starts), tuple(spans), len(nfkc) == len(text), cjk_chars, latin_words)
 
 
-def language_of(folded: Folded) -> str:
+def language_of(folded: Folded) -> Literal["en", "zh"]:
     """'zh' when the text is mainly Chinese, else 'en' (see detect_language)."""
     cjk, words = folded.cjk_chars, folded.latin_words
     if cjk == 0:

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from .chart import atrend
 from .digest import chat_language
-from .feedstore import FeedStore
 from .jobs import Job, Wait, run_job, wait_or_stop
 from .reply import Block, Reply, label
 from .ruleset import RuleSet
@@ -72,17 +71,17 @@ def _reply(lang: str, text: str, kind: str = "status", user_text: bool = False) 
 
 def weekly_command(service: Service, platform: str, chat_id: str, args: str, lang: str) -> Reply:
     """/digest weekly <day> HH:MM [zone] · /digest weekly off · /digest weekly (status)"""
-    fs = FeedStore(service.store)
+    store = service.store
     parts = args.split()
     if not parts:
-        sub = fs.weekly(platform, chat_id)
+        sub = store.weekly(platform, chat_id)
         if sub and sub["enabled"]:
             return _reply(lang, label("weekly_status_on", lang, day=label(f"day_{sub['day']}", lang), time=sub["time"],
                                       tz=sub["tz"]))
         return _reply(lang, label("weekly_status_off", lang))
     if parts == ["off"]:
-        if fs.weekly(platform, chat_id):
-            fs.set_weekly(platform, chat_id, enabled=0)
+        if store.weekly(platform, chat_id):
+            store.set_weekly(platform, chat_id, enabled=0)
         return _reply(lang, label("weekly_off", lang))
     if len(parts) not in (2, 3):
         return _reply(lang, label("weekly_usage", lang), "error")
@@ -97,15 +96,15 @@ def weekly_command(service: Service, platform: str, chat_id: str, args: str, lan
     if zone is None:
         return _reply(lang, label("bad_zone", lang, value=zone_name[:60]), "error", True)
     time_text = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
-    sub = fs.set_weekly(platform, chat_id, enabled=1, day=day, time=time_text, tz=zone.key)
+    sub = store.set_weekly(platform, chat_id, enabled=1, day=day, time=time_text, tz=zone.key)
     return _reply(lang, label("weekly_on", lang, day=label(f"day_{day}", lang), time=time_text, tz=zone.key,
                               next=_fmt(next_weekly(sub, service.clock()), zone)))
 
 
-def due_weekly(fs: FeedStore, now: datetime) -> list[tuple[str, str, str, str]]:
+def due_weekly(store: Store, now: datetime) -> list[tuple[str, str, str, str]]:
     """(platform, chat_id, local_date, tz) of every weekly chart due now and not yet claimed."""
     out = []
-    for sub in fs.enabled_weekly():
+    for sub in store.enabled_weekly():
         hhmm, zone = parse_hhmm(sub.get("time") or ""), resolve_zone(sub.get("tz") or "")
         if hhmm is None or zone is None:
             continue
@@ -121,12 +120,12 @@ def due_weekly(fs: FeedStore, now: datetime) -> list[tuple[str, str, str, str]]:
 
 async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str, now: datetime | None = None) -> list[tuple[str, str, str, str]]:
     """Send every weekly chart due now; (platform, chat_id, local_date, outcome) per chart."""
-    fs = FeedStore(service.store)
+    store = service.store
     now = now or service.clock()
     done = []
-    for platform, chat_id, local_date, tz in due_weekly(fs, now):
+    for platform, chat_id, local_date, tz in due_weekly(store, now):
         sender = senders.get(platform)
-        if sender is None or not fs.claim_weekly(platform, chat_id, local_date, run_id):
+        if sender is None or not store.claim_weekly(platform, chat_id, local_date, run_id):
             continue
         try:
             # Counted off the loop, drawn in the chart worker; a chart that could not be made is
@@ -135,15 +134,15 @@ async def weekly_tick(service: Service, senders: Mapping[str, Any], run_id: str,
                                  chat_language(service, platform, chat_id))
             await asyncio.wait_for(sender.send(chat_id, reply), SEND_TIMEOUT)
             if reply.kind == "error":
-                fs.finish_weekly(platform, chat_id, local_date, ok=False, error=reply.plain()[:200])
+                store.finish_weekly(platform, chat_id, local_date, ok=False, error=reply.plain()[:200])
                 done.append((platform, chat_id, local_date, "failed"))
                 continue
         except Exception as exc:  # noqa: BLE001 - one chat's failure is logged; the week is not resent
             log.warning("weekly chart to %s:%s failed: %s", platform, chat_id, type(exc).__name__)
-            fs.finish_weekly(platform, chat_id, local_date, ok=False, error=f"{type(exc).__name__}: {exc}")
+            store.finish_weekly(platform, chat_id, local_date, ok=False, error=f"{type(exc).__name__}: {exc}")
             done.append((platform, chat_id, local_date, "failed"))
             continue
-        fs.finish_weekly(platform, chat_id, local_date, ok=True)
+        store.finish_weekly(platform, chat_id, local_date, ok=True)
         done.append((platform, chat_id, local_date, "sent"))
     return done
 

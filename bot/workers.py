@@ -41,7 +41,7 @@ class Limits:
     preload: tuple[str, ...] = ()  # modules a new process imports before its first job (START_SECONDS)
 
 
-# A feed is parsed in milliseconds once bounded (feeds.bound_document); 10 s is a stuck parser.
+# A feed is parsed in milliseconds once bounded (feed_parse.bound_document); 10 s is a stuck parser.
 # A chart renders in 0.2-0.5 s; numpy and matplotlib alone take ~200 MB of address space.
 LIMITS: dict[str, Limits] = {
     "feed": Limits(seconds=10.0, memory_mb=320, preload=("feedparser",)),

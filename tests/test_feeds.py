@@ -16,11 +16,12 @@ import drive
 import pytest
 from fakes.feed_site import FeedSite, Item, atom, rss10, rss20
 from gatebot import chart
+from gatebot.address_guard import AddressGuard
 from gatebot.cli import main as cli_main
 from gatebot.digest import build_digest
-from gatebot.feeds import MAX_ENTRIES, FeedReader, parse_document, trim_entries
+from gatebot.feed_parse import MAX_ENTRIES, parse_document, trim_entries
+from gatebot.feeds import FeedReader
 from gatebot.feedstore import FeedStore
-from gatebot.fetch import AddressGuard
 from gatebot.poller import FeedPoller
 from gatebot.reply import Reply, label
 from gatebot.service import Message, Service

@@ -16,9 +16,9 @@ import yaml
 from fakes.feed_site import FeedSite, Item, rss20
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import sent_texts
+from gatebot.address_guard import AddressGuard
 from gatebot.feeds import FeedReader
 from gatebot.feedstore import FeedStore
-from gatebot.fetch import AddressGuard
 from gatebot.poller import FeedPoller
 from gatebot.service import Service
 from gatebot.store import Store
@@ -99,7 +99,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
             # the weekly chart: sent once on its day, not again
             weekly = await reply_to(fake, fake.push_message(GROUP, "/digest weekly mon 09:00 Asia/Shanghai"))
             assert "every Monday at 09:00 (Asia/Shanghai)" in weekly["text"]
-            due = next_weekly(fs.weekly("telegram", str(GROUP)), service.clock())
+            due = next_weekly(fs.store.weekly("telegram", str(GROUP)), service.clock())
             assert due is not None and due.weekday() in (0, 6)  # Monday 09:00 in Shanghai is Monday 01:00 UTC
             assert await weekly_tick(service, {"telegram": adapter}, "run-1", due + timedelta(minutes=1)) == [
                 ("telegram", str(GROUP), due.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat(), "sent")]

@@ -11,7 +11,9 @@ import time
 
 import drive
 import pytest
-from gatebot.fetch import HEAD_BYTES, BadURL, LinkFetcher, RefusedPort, UnsupportedScheme, loop_resolve
+from gatebot.address_guard import loop_resolve
+from gatebot.fetch import HEAD_BYTES, LinkFetcher
+from gatebot.fetch_errors import BadURL, RefusedPort, UnsupportedScheme
 from gatebot.links import LinkReader, extract_links
 from gatebot.page import HEAD_CHARS, parse_headline
 from gatebot.reply import label
@@ -111,7 +113,7 @@ def test_redirect_to_other_schemes_is_refused_and_cached(bot: Service, site: Sit
 
 
 def test_only_web_ports_are_fetched(service: Service, site: Site) -> None:  # noqa: F811
-    from gatebot.fetch import AddressGuard
+    from gatebot.address_guard import AddressGuard
 
     # "localhost" stands in for a public host; its page is on a random port, not a web port
     guard = AddressGuard(trusted_hosts=frozenset({"localhost"}))
@@ -203,7 +205,7 @@ def test_link_extraction_is_linear(text: str) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=["16KB", "256KB", "2MB"])
 @pytest.mark.parametrize("name", [*PATTERNS, "links"])
 def test_feed_discovery_reads_hostile_pages_with_the_same_bounded_scan(name: str, size: int) -> None:
-    from gatebot.feeds import alternate_feeds
+    from gatebot.feed_parse import alternate_feeds
 
     pattern = PATTERNS.get(name, '<link rel="alternate" ')
     feed = '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
@@ -229,7 +231,7 @@ HOSTILE_FEEDS = {
 
 @pytest.mark.parametrize("name", list(HOSTILE_FEEDS))
 def test_hostile_feeds_are_cut_to_a_bounded_prefix(name: str) -> None:
-    from gatebot.feeds import MAX_DEPTH, MAX_ELEMENTS, bound_document, parse_document
+    from gatebot.feed_parse import MAX_DEPTH, MAX_ELEMENTS, bound_document, parse_document
 
     doc, cut = HOSTILE_FEEDS[name]
     bounded = bound_document(doc)
@@ -246,7 +248,7 @@ def test_hostile_feeds_are_cut_to_a_bounded_prefix(name: str) -> None:
 
 def test_feed_bounding_keeps_real_feeds_whole() -> None:
     from fakes.feed_site import Item, atom, rss20
-    from gatebot.feeds import bound_document, parse_document
+    from gatebot.feed_parse import bound_document, parse_document
 
     entries = [Item(f"昇腾 order {i}", f"https://n.example/{i}", f"id-{i}", "summary &amp; more") for i in range(50)]
     for doc in (rss20("W", entries), atom("W", entries)):
@@ -261,7 +263,8 @@ def test_a_feed_the_worker_is_stopped_on_is_reported_backed_off_and_not_parsed_a
         service: Service, monkeypatch) -> None:
     from fakes.feed_site import FeedSite, Item, rss20
     from gatebot import workers
-    from gatebot.feeds import FeedReader, error_text
+    from gatebot.feed_commands import error_text
+    from gatebot.feeds import FeedReader
     from gatebot.feedstore import FeedStore
     from gatebot.poller import FeedPoller
     from test_feeds import OPEN as FEED_OPEN

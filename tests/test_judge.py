@@ -19,19 +19,9 @@ import drive
 import pytest
 from fakes.openai_api import MODEL, FakeLLM
 from gatebot.classifier import Classifier
-from gatebot.judge import (
-    HARD_MARGIN,
-    HEADLINE_CLOSE,
-    HEADLINE_OPEN,
-    PAUSE_AFTER,
-    Answer,
-    Judge,
-    JudgeConfigError,
-    first_json_object,
-    has_context,
-    retry_after,
-    system_prompt,
-)
+from gatebot.judge import HARD_MARGIN, PAUSE_AFTER, Judge
+from gatebot.judge_answer import Answer, first_json_object, has_context, retry_after
+from gatebot.judge_prompt import HEADLINE_CLOSE, HEADLINE_OPEN, JudgeConfigError, system_prompt
 from gatebot.reply import label
 from gatebot.ruleset import RulesError, RuleSet, load_rules
 from gatebot.service import Message, Service

@@ -17,17 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from gatebot import fetch, links
-from gatebot.fetch import (
-    AddressGuard,
-    FetchTimeout,
-    LinkFetcher,
-    NotHTML,
-    RefusedAddress,
-    TooManyRedirects,
-    UnsupportedScheme,
-    address_problem,
-    parse_ipv4_literal,
-)
+from gatebot.address_guard import AddressGuard, address_problem, parse_ipv4_literal
+from gatebot.fetch import LinkFetcher
+from gatebot.fetch_errors import FetchTimeout, NotHTML, RefusedAddress, TooManyRedirects, UnsupportedScheme
 from gatebot.links import LinkReader, extract_links
 from gatebot.page import decode_html, parse_headline
 from gatebot.reply import label

@@ -17,11 +17,11 @@ import drive
 import pytest
 from fakes.feed_site import FeedSite
 from fakes.openai_api import MODEL, FakeLLM, keyword_answer
+from gatebot.address_guard import AddressGuard
 from gatebot.chatsettings import parse_duration
 from gatebot.classifier import Classifier
 from gatebot.commands import help_lines
 from gatebot.feedstore import FeedStore
-from gatebot.fetch import AddressGuard
 from gatebot.judge import Judge
 from gatebot.links import LinkReader
 from gatebot.reply import LABELS, Reply, zh_text

@@ -371,7 +371,7 @@ def test_members_may_not_configure_feeds_or_digests_admins_may(slack) -> None:
             assert refused["response_type"] == "ephemeral" and refused["text"].startswith(
                 "Sorry, only the chat's admins can change") and what in refused["text"], (command, args, refused)
         assert fs.chat_settings("slack", CHANNEL).floor == "high" and fs.chat_settings("slack", CHANNEL).mode != "post"
-        assert fs.feeds("slack", CHANNEL) == [] and fs.weekly("slack", CHANNEL) is None
+        assert fs.feeds("slack", CHANNEL) == [] and fs.store.weekly("slack", CHANNEL) is None
         assert bot.service.store.get_subscription("slack", CHANNEL) is None
         assert "follows no feeds" in (await bot.command("/feeds"))["text"]  # looking is for everyone
         assert "08:00" in (await bot.command("/digest", "on 08:00", channel=DM))["text"]  # a DM is the user's own

@@ -339,7 +339,7 @@ def test_members_may_not_configure_feeds_or_digests_admins_may(service: Service)
             assert fs.chat_settings("telegram", str(GROUP)).mode != "post"
             assert fs.feeds("telegram", str(GROUP)) == []
             assert service.store.get_subscription("telegram", str(GROUP)) is None
-            assert fs.weekly("telegram", str(GROUP)) is None
+            assert fs.store.weekly("telegram", str(GROUP)) is None
             # looking is for everyone; a direct chat is the user's own
             assert "follows no feeds" in (await say(fake, "/feeds"))["text"]
             assert (await say(fake, "/digest status"))["text"].startswith("Daily digest: off.")

@@ -122,7 +122,7 @@ def test_a_member_cannot_change_a_groups_configuration(testbot, line: str) -> No
     before = (
         fs.chat_settings("test", testbot.chat_id),
         service.store.get_subscription("test", testbot.chat_id),
-        fs.weekly("test", testbot.chat_id),
+        service.store.weekly("test", testbot.chat_id),
         service.chat_settings("test", testbot.chat_id),
     )
     refused = testbot.command(name, args)
@@ -130,7 +130,7 @@ def test_a_member_cannot_change_a_groups_configuration(testbot, line: str) -> No
     after = (
         fs.chat_settings("test", testbot.chat_id),
         service.store.get_subscription("test", testbot.chat_id),
-        fs.weekly("test", testbot.chat_id),
+        service.store.weekly("test", testbot.chat_id),
         service.chat_settings("test", testbot.chat_id),
     )
     assert after == before

@@ -580,7 +580,7 @@ def test_gatebot_run_sigterm_finishes_reply_and_exits_0(tmp_path: Any) -> None:
 
 def test_text_link_entity_is_read_and_its_headline_quoted(service: Service) -> None:
     """A text_link hides its URL behind words: the adapter passes it to the link reader."""
-    from gatebot.fetch import AddressGuard
+    from gatebot.address_guard import AddressGuard
     from gatebot.links import LinkReader
 
     page = ('<html><head><meta property="og:title" content="ByteDance orders $5.6B of Ascend 950PR chips">'

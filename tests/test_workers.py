@@ -141,20 +141,21 @@ def test_a_chart_worker_killed_twice_during_trend_still_gets_a_reply(service: Se
 
 
 def test_trend_is_counted_off_the_event_loop_and_matches_the_store(service: Service, monkeypatch) -> None:
-    from gatebot import chart, feedstore
+    from gatebot import chart
+    from gatebot.storage import trends
 
     for text in (GATE1, "Huawei opens the CANN toolkit for Ascend developers", "昇腾CANN全面开源"):
         drive.say(service, Message("test", "c1", "u1", text))
     now = service.clock()
     inline = chart.load_trend(service.store, service.rules, "test", "c1", 7, now)
     threads: list[int] = []
-    counted = feedstore.FeedStore.trend_rows
+    counted = trends.TrendRows.trend_rows
 
     def recorded(self, *args, **kwargs):
         threads.append(threading.get_ident())
         return counted(self, *args, **kwargs)
 
-    monkeypatch.setattr(feedstore.FeedStore, "trend_rows", recorded)
+    monkeypatch.setattr(trends.TrendRows, "trend_rows", recorded)
 
     async def scenario():
         return await chart.aload_trend(service.store, service.rules, "test", "c1", 7, now), threading.get_ident()
@@ -165,11 +166,12 @@ def test_trend_is_counted_off_the_event_loop_and_matches_the_store(service: Serv
 
 
 def test_a_trend_count_over_its_time_is_stopped_and_said(service: Service, monkeypatch) -> None:
-    from gatebot import chart, feedstore
+    from gatebot import chart
+    from gatebot.storage import trends
 
     drive.say(service, Message("test", "c1", "u1", GATE1))
-    monkeypatch.setattr(feedstore.FeedStore.trend_rows, "__defaults__", (0.0,))  # no time at all
-    monkeypatch.setattr(feedstore, "PROGRESS_STEPS", 1)  # and a look at the clock at every step
+    monkeypatch.setattr(trends.TrendRows.trend_rows, "__defaults__", (0.0,))  # no time at all
+    monkeypatch.setattr(trends, "PROGRESS_STEPS", 1)  # and a look at the clock at every step
     reply = run(chart.atrend(service.store, service.rules, "test", "c1", 30,
                              datetime.now(timezone.utc), "UTC", "zh"))
     assert reply.kind == "error" and reply.plain() == label("chart_err_count_slow", "zh")
