@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from fakes.slack_api import TEAM_ID
-from gatebot.handlers.slack import SHORTCUT_ID, THREAD_ACTION, parse_thread_value
+from gatebot.handlers.slack_reach import SHORTCUT_ID, THREAD_ACTION, parse_thread_value
 from test_slack import CHANNEL, HEADLINE, HEADLINE_ZH, Bot, scenario, settle
 
 pytestmark = pytest.mark.slow
