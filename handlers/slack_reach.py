@@ -1,12 +1,13 @@
 """Slack's own ways in beside channels: the "Which gate?" message shortcut (a private verdict on any
 message, with a button that posts it in the message's thread) and the App Home tab (the board, the
-viewer's latest verdicts, the workspace's settings). The adapter (handlers/slack.py) routes to them."""
+viewer's latest verdicts, the workspace's settings). The adapter (handlers/slack.py) routes to them and
+passes itself as `self` (typed Any: a type import of the adapter here would close an import circle)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gatebot.reply import Block, Reply, label
 from gatebot.service import home_reply
@@ -14,9 +15,6 @@ from slack_sdk.errors import SlackApiError
 
 from .slack_api import PLATFORM, api_error
 from .slack_render import MAX_BLOCKS, MAX_BUTTON_TEXT, escape, fallback_text, render_blocks, unescape
-
-if TYPE_CHECKING:  # the adapter imports this module
-    from .slack import SlackAdapter
 
 log = logging.getLogger("gatebot.slack")
 
@@ -26,7 +24,7 @@ HOME_EVERY = 60.0  # seconds: App Home is published at most this often per user
 HOME_MEMORY = 10_000  # users remembered for that before the ones older than a minute are forgotten
 
 
-async def which_gate(self: SlackAdapter, body: dict, respond: Any) -> None:
+async def which_gate(self: Any, body: dict, respond: Any) -> None:
     """The verdict on any message, to the person who asked only (response_url: works in channels
     the bot is not in), judged and stored as /classify would, with a button to post it in the thread."""
     try:
@@ -53,7 +51,7 @@ async def which_gate(self: SlackAdapter, body: dict, respond: Any) -> None:
     except Exception:  # noqa: BLE001
         log.exception("slack: the which-gate shortcut failed")
 
-async def post_in_thread(self: SlackAdapter, body: dict, respond: Any) -> None:
+async def post_in_thread(self: Any, body: dict, respond: Any) -> None:
     """Post a private verdict in its message's thread: chat.postMessage, or (the bot not being in
     the channel) the response_url; then the private copy says where it went."""
     try:
@@ -87,7 +85,7 @@ async def post_in_thread(self: SlackAdapter, body: dict, respond: Any) -> None:
     except Exception:  # noqa: BLE001
         log.exception("slack: posting a verdict in its thread failed")
 
-async def home_opened(self: SlackAdapter, event: dict) -> None:
+async def home_opened(self: Any, event: dict) -> None:
     """The Home tab: the board, the viewer's latest verdicts and the workspace's settings, published
     (views.publish) when the tab is opened, at most once a minute per person."""
     try:
