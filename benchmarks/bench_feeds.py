@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +175,7 @@ def cpu() -> float:
 async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> list[dict]:
     import aiohttp
     from gatebot.address_guard import AddressGuard
-    from gatebot.chart import gate_names, load_trend, trend_reply
+    from gatebot.chart import gate_names, trend_data, trend_reply
     from gatebot.classifier import Classifier
     from gatebot.feeds import FeedReader
     from gatebot.feedstore import FeedStore
@@ -261,7 +261,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
         times = []
         for k in range(6):
             t0 = time.perf_counter()
-            trend = load_trend(store, rules, "bench", "chat0", days, now)
+            trend = trend_data(store, "bench", "chat0", days, now, list(rules.gates), timezone.utc)
             reply = trend_reply(trend, gate_names(rules), "zh" if k % 2 else "en")
             times.append(time.perf_counter() - t0)
             assert reply.image and reply.image[:4] == b"\x89PNG"

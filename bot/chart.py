@@ -161,7 +161,7 @@ def gate_names(rules: RuleSet) -> GateNames:
 
 
 def render_png(trend: Trend, names: GateNames, lang: str) -> bytes:
-    """The chart as PNG bytes. CPU-bound (~0.2-0.5 s): off the event loop (`atrend_reply`)."""
+    """The chart as PNG bytes. CPU-bound (~0.2-0.5 s): off the event loop (`render_in_worker`)."""
     lang = chart_lang(lang, [*(n[lang] for n in names.values()), *wording(lang)])
     with _LOCK:
         return _render(trend, {n: v[lang] for n, v in names.items()}, lang)
@@ -220,13 +220,6 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
 # --------------------------------------------------------------------------- the reply
 
 
-def load_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
-               zone_name: str = "UTC") -> Trend:
-    """A chat's trend, days counted in `zone_name`. Reads the store: call it on the store's thread."""
-    zone = resolve_zone(zone_name) or timezone.utc
-    return trend_data(store, platform, chat_id, days, now, list(rules.gates), zone)
-
-
 def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
     """The chart and a few lines of text saying the same (the image's caption and text fallback).
 
@@ -246,7 +239,7 @@ def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
     return Reply(kind="chart", lang=lang, blocks=blocks, image=image, image_name=f"trend-{days}d.png")
 
 
-async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
+async def render_in_worker(trend: Trend, names: GateNames, lang: str) -> Reply:
     """trend_reply in the chart worker process: the event loop keeps serving chats while it renders.
     Raises WorkerError when the worker broke its limits or died twice (see `atrend`)."""
     return await run_cpu("chart", trend_reply, trend, names, lang)
@@ -254,7 +247,7 @@ async def atrend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
 
 async def aload_trend(store: Store, rules: RuleSet, platform: str, chat_id: str, days: int, now: datetime,
                       zone_name: str = "UTC") -> Trend:
-    """load_trend on a thread with a read-only connection of its own (Store.trend_rows): the
+    """A chat's trend, days counted in `zone_name`, on a thread with a read-only connection of its own (Store.trend_rows): the
     count can take seconds on a busy chat, and neither the event loop nor the store's lock waits."""
     zone = resolve_zone(zone_name) or timezone.utc
     start, end = _window(days, now, zone)
@@ -276,7 +269,7 @@ async def atrend(store: Store, rules: RuleSet, platform: str, chat_id: str, days
         log.warning("trend for %s:%s: counting failed (%s: %s)", platform, chat_id, type(exc).__name__, exc)
         return _failed(lang, "chart_err_failed")
     try:
-        return await atrend_reply(trend, gate_names(rules), lang)
+        return await render_in_worker(trend, gate_names(rules), lang)
     except WorkerError as exc:
         log.warning("trend for %s:%s: %s", platform, chat_id, exc)
         return _failed(lang, f"chart_err_{exc.reason}")

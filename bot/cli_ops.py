@@ -179,14 +179,14 @@ def _send_digest(service, settings, platform: str, chat_id: str, reply) -> int:
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
-    from .chart import gate_names, load_trend, trend_reply
+    from .chart import aload_trend, gate_names, trend_reply
     from .digest import chat_language
 
     settings, service = _service()
     try:
         lang = args.lang or chat_language(service, args.platform, args.chat)
-        trend = load_trend(service.store, service.rules, args.platform, args.chat, args.days, service.clock(),
-                           args.tz or settings.gatebot_tz or "UTC")
+        trend = asyncio.run(aload_trend(service.store, service.rules, args.platform, args.chat, args.days,
+                                        service.clock(), args.tz or settings.gatebot_tz or "UTC"))
         reply = trend_reply(trend, gate_names(service.rules), lang)
         try:
             with open(args.out, "wb") as out:

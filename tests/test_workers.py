@@ -147,7 +147,7 @@ def test_trend_is_counted_off_the_event_loop_and_matches_the_store(service: Serv
     for text in (GATE1, "Huawei opens the CANN toolkit for Ascend developers", "昇腾CANN全面开源"):
         drive.say(service, Message("test", "c1", "u1", text))
     now = service.clock()
-    inline = chart.load_trend(service.store, service.rules, "test", "c1", 7, now)
+    inline = chart.trend_data(service.store, "test", "c1", 7, now, list(service.rules.gates), timezone.utc)
     threads: list[int] = []
     counted = trends.TrendRows.trend_rows
 
