@@ -70,6 +70,15 @@ class Classifier:
             self.reader.attach(verdict, reading, feats)  # the gate model's features, reused
         return verdict
 
+    def read_for_gate(self, text: str, verdict: Verdict) -> Verdict:
+        """The verdict with its reading, metric and figure filled in for its own gate, keeping any
+        already given: for a model judge's verdict whose gate differs from the rules'."""
+        if not verdict.gate or self.reader is None:
+            return verdict
+        filled = replace(verdict, figure=None)
+        self.reader.attach(filled, self.matcher.read(text))
+        return filled
+
     def rules_only(self, text: str) -> Verdict:
         """The hand-written rules' verdict alone (for comparison in `gatebot eval`)."""
         return self.matcher.rule_verdict(self.matcher.read(text))

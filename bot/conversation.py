@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 from . import answers, etiquette
 from .chatsettings import clears
@@ -57,9 +59,13 @@ def judged(decision: Decision | None) -> dict:
 
 async def classify(deps: Deps, text: str) -> Verdict:
     """Classify on the event loop for a headline, on a worker thread for a long text."""
+    return await _off_loop_if_long(text, deps.classifier.classify, text)
+
+
+async def _off_loop_if_long(text: str, work: Callable[..., Verdict], *args: Any) -> Verdict:
     if len(text) <= INLINE_CHARS:
-        return deps.classifier.classify(text)
-    return await asyncio.get_running_loop().run_in_executor(_CLASSIFY_POOL, deps.classifier.classify, text)
+        return work(*args)
+    return await asyncio.get_running_loop().run_in_executor(_CLASSIFY_POOL, work, *args)
 
 
 async def decide(deps: Deps, text: str) -> tuple[Verdict, Decision | None]:
@@ -70,6 +76,10 @@ async def decide(deps: Deps, text: str) -> tuple[Verdict, Decision | None]:
         return verdict, None
     decision = await deps.judge.decide(text, verdict)
     final = decision.verdict
+    if final.gate and (final.reading is None or final.metric is None):
+        # The model chose another gate and left its reading out: read it for that gate.
+        final = await _off_loop_if_long(text, deps.classifier.read_for_gate, text, final)
+        decision = replace(decision, verdict=final)
     # The model's confidence decides whether a group hears about it, as the rules' would; never
     # the model alone where the rules saw no AI-compute context (Decision.unprompted).
     group_reply = bool(final.gate) and clears(final.confidence, deps.default_floor) and decision.unprompted

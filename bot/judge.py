@@ -31,9 +31,9 @@ from collections import OrderedDict
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from .judge_answer import (
-    CONFIDENCE,
     Answer,
     Decision,
     JudgeError,
@@ -43,8 +43,8 @@ from .judge_answer import (
     retry_after,
 )
 from .judge_prompt import (
-    ANSWER_FORMAT,
     JudgeConfigError,
+    answer_format,
     echoes,
     instructions,
     spec,
@@ -112,7 +112,7 @@ class Judge:
         # A reason may quote the public checklist, never the rest (task, conventions, format); prose
         # around the answer object may quote none of the instructions (a model reciting its prompt
         # would otherwise hand us a worked example's answer as its own).
-        self._private = windows(instructions(rules) + "\n" + ANSWER_FORMAT)
+        self._private = windows(instructions(rules) + "\n" + answer_format(rules))
         self._whole = windows(self.system)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
@@ -242,13 +242,13 @@ class Judge:
         if not data:
             return None
         try:
-            confidence = CONFIDENCE.get(str(data["confidence"]))
-            if confidence is None:  # a damaged cache entry: asked again
-                return None
-            return Judgement(model=self.model, gate=int(data["gate"]), secondary=data.get("secondary"),
-                             confidence=confidence, reason=str(data.get("reason", "")), cached=True)
-        except (KeyError, TypeError, ValueError):
+            # Validated again like a fresh answer: a damaged cache entry is asked again.
+            answer = Answer.model_validate(data)
+        except (ValidationError, TypeError):
             return None
+        return Judgement(model=self.model, gate=answer.gate, secondary=answer.secondary,
+                         confidence=answer.confidence, reason=answer.reason, cached=True,
+                         reading=answer.reading, metric=answer.metric)
 
     def _remember(self, key: str, text: str, judgement: Judgement) -> None:
         data = judgement.as_dict()
@@ -308,7 +308,8 @@ class Judge:
             reason = reason[: MAX_REASON - 1].rstrip() + "…"
         if echoes(reason, text, self._private):
             raise JudgeError("echo", "the answer repeats the instructions")
-        return Judgement(self.model, answer.gate, answer.secondary, answer.confidence, reason, ms=ms)
+        return Judgement(self.model, answer.gate, answer.secondary, answer.confidence, reason, ms=ms,
+                         reading=answer.reading, metric=answer.metric)
 
     def _body(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {

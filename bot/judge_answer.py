@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .models import Verdict
+from .reading import METRICS
 
 _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
@@ -40,6 +41,10 @@ class Answer(BaseModel):
     secondary: Annotated[int, Field(ge=0, le=4)] | None = None
     confidence: Literal["high", "medium", "low"]
     reason: str
+    # What the headline says about its gate (LABELING.md, last section). Optional: a model that leaves
+    # them out still answers the gate, and gatebot reads them itself for the model's gate.
+    reading: Literal["for", "against", "neutral"] | None = None
+    metric: str | None = None
 
     @field_validator("gate", "secondary", mode="before")
     @classmethod
@@ -60,14 +65,28 @@ class Answer(BaseModel):
             raise ValueError("reason must be a string")
         return _SPACE.sub(" ", value).strip()
 
+    @field_validator("reading", "metric", mode="before")
+    @classmethod
+    def _word(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _secondary_is_another_gate(self) -> Answer:
         if self.secondary in (0, self.gate) or self.gate == 0:
             self.secondary = None
         return self
 
+    @model_validator(mode="after")
+    def _metric_of_this_gate(self) -> Answer:
+        """A metric is one of the checklist's for the answered gate, or "other"; with no gate there is
+        nothing to read."""
+        if self.gate == 0:
+            self.reading = self.metric = None
+            return self
+        if self.metric is not None and self.metric not in METRICS.get(self.gate, ()):
+            raise ValueError("metric is not one of the gate's verification metrics")
+        return self
 
-CONFIDENCE: dict[str, Literal["high", "medium", "low"]] = {"high": "high", "medium": "medium", "low": "low"}
 
 
 @dataclass(frozen=True)
@@ -81,10 +100,13 @@ class Judgement:
     reason: str
     cached: bool = False
     ms: float = 0.0  # the call's latency; 0 when answered from the cache
+    reading: str | None = None  # "for" | "against" | "neutral", when the model said
+    metric: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "gate": self.gate, "secondary": self.secondary,
-                "confidence": self.confidence, "reason": self.reason}
+                "confidence": self.confidence, "reason": self.reason, "reading": self.reading,
+                "metric": self.metric}
 
 
 @dataclass(frozen=True)
@@ -194,10 +216,18 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
 
 
 def compose(rules_verdict: Verdict, judgement: Judgement) -> Verdict:
-    """The final verdict: the model's gate, confidence and secondary gate; the rules' evidence."""
+    """The final verdict: the model's gate, confidence and secondary gate, and its reading and metric
+    where it gave them; the rules' evidence. A reading the model left out stays the rules' when the
+    gate is the same, and is None (to be read for the model's gate) when it is not."""
     if judgement.gate == 0:
         return replace(rules_verdict, gate=0, confidence="none", secondary=None,
-                       reason=rules_verdict.reason if rules_verdict.gate == 0 else "model")
+                       reason=rules_verdict.reason if rules_verdict.gate == 0 else "model",
+                       reading=None, metric=None, figure=None)
+    same = judgement.gate == rules_verdict.gate
+    reading = judgement.reading or (rules_verdict.reading if same else None)
+    metric = judgement.metric or (rules_verdict.metric if same else None)
+    # The figure is the one the rules picked for their metric: kept only while the metric stands.
+    figure = rules_verdict.figure if same and metric == rules_verdict.metric else None
     return replace(rules_verdict, gate=judgement.gate, confidence=judgement.confidence,
-                   secondary=judgement.secondary, reason="")
+                   secondary=judgement.secondary, reason="", reading=reading, metric=metric, figure=figure)
 

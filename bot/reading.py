@@ -340,7 +340,10 @@ class Reader:
         if base is None:
             base = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
         found = candidates(reading.text)
-        verdict.reading, verdict.metric = self.predict(self.row(reading, base, found), verdict.gate)
+        read, metric = self.predict(self.row(reading, base, found), verdict.gate)
+        # A reading or metric already given (by the model judge, for its gate) stands.
+        verdict.reading = verdict.reading or read
+        verdict.metric = verdict.metric or metric
         picked = choose(found, verdict.metric, reading.text)
         verdict.figure = picked.text if picked else None
         return verdict

@@ -202,11 +202,19 @@ class JudgeExample(Strict):
     confidence: Literal["high", "medium", "low"]
     reason: Annotated[str, Field(min_length=1, max_length=240)]
     id: NonEmpty  # where it comes from (the dev set's id), for credit and review
+    reading: Literal["for", "against", "neutral"] | None = None  # shared/LABELING.md, last section
+    metric: str | None = None  # "1.orders", ... or "other"
 
     @model_validator(mode="after")
     def _secondary_differs(self) -> JudgeExample:
         if self.secondary is not None and (self.secondary == self.gate or self.gate == 0):
             raise ValueError("secondary must be another gate, and only when gate is 1-4")
+        if self.gate == 0 and (self.reading or self.metric):
+            raise ValueError("reading and metric are for a gate: leave them out with gate 0")
+        if self.gate and not (self.reading and self.metric):
+            raise ValueError("an example with a gate shows its reading and metric too")
+        if self.metric and self.metric != "other" and not self.metric.startswith(f"{self.gate}."):
+            raise ValueError(f"metric {self.metric} is not one of gate {self.gate}'s")
         return self
 
 

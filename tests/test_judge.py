@@ -139,7 +139,7 @@ def test_prose_around_json_extra_fields_and_links(rules: RuleSet, classifier: Cl
             second = await judge.decide(HEADLINE + " now", classifier.classify(HEADLINE + " now"))
             await judge.aclose()
             assert first.judge == second.judge == "llm" and first.verdict.gate == second.verdict.gate == 2
-            assert set(second.judgement.as_dict()) == {"model", "gate", "secondary", "confidence", "reason"}
+            assert set(second.judgement.as_dict()) == {"model", "gate", "secondary", "confidence", "reason", "reading", "metric"}
 
     run(scenario())
 
@@ -271,7 +271,7 @@ def test_injection_cannot_change_the_schema_or_leak_the_instructions(
             assert "evil.example/win" not in text.replace(injected, "")
             assert rules.judge.task[:50] not in text and "Labelling conventions" not in text
             stored = store.get_message(reply.message_id)
-            assert set(stored.verdicts["llm"]) == {"model", "gate", "secondary", "confidence", "reason"}
+            assert set(stored.verdicts["llm"]) == {"model", "gate", "secondary", "confidence", "reason", "reading", "metric"}
             reason_block = next(b for b in reply.blocks if b.label.startswith("Reason"))
             assert reason_block.user_text  # escaped by every adapter
 
@@ -550,3 +550,87 @@ def test_an_unexpected_error_still_gives_the_rules_verdict(
 
     run(scenario())
     assert any("failed unexpectedly (ProgrammingError)" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- reading and metric
+
+
+def test_answer_schema_reading_and_metric() -> None:
+    ok = Answer.model_validate({"gate": 2, "confidence": "high", "reason": "r", "reading": " Against ",
+                                "metric": "2.Utilisation"})
+    assert (ok.reading, ok.metric) == ("against", "2.utilisation")
+    assert Answer.model_validate({"gate": 3, "confidence": "low", "reason": "r", "metric": "other"}).metric == "other"
+    none = Answer.model_validate({"gate": 0, "confidence": "low", "reason": "r", "reading": "for", "metric": "1.orders"})
+    assert (none.reading, none.metric) == (None, None)  # nothing to read without a gate
+    for bad in ({"gate": 1, "confidence": "high", "reason": "r", "metric": "2.leasing"},  # another gate's metric
+                {"gate": 1, "confidence": "high", "reason": "r", "metric": "1.everything"},
+                {"gate": 1, "confidence": "high", "reason": "r", "reading": "maybe"},
+                {"gate": 1, "confidence": "high", "reason": "r", "reading": 1}):
+        with pytest.raises(ValidationError):
+            Answer.model_validate(bad)
+
+
+def test_prompt_asks_for_reading_and_metric_with_the_gates_codes(rules: RuleSet) -> None:
+    system = system_prompt(rules)
+    assert '"reading": "for" | "against" | "neutral" | null' in system
+    assert "- gate 2: 2.leasing = compute-leasing orders and prices; 2.vendors = " in system
+    assert "{metrics}" not in system
+    # the worked examples answer in the same shape
+    assert '"reading": "for", "metric": "1.orders"' in system
+
+
+def _answers_with(reading: str | None, metric: str | None, gate: int = 2):
+    def answer(headline: str) -> dict[str, Any]:
+        return {"gate": gate, "secondary": None, "confidence": "high", "reason": "Idle racks.",
+                "reading": reading, "metric": metric}
+    return answer
+
+
+def test_the_models_reading_and_metric_are_the_verdicts(rules: RuleSet, classifier: Classifier, store: Store) -> None:
+    async def scenario() -> None:
+        async with FakeLLM(answer=_answers_with("against", "2.utilisation")) as fake:
+            service = judged_service(rules, classifier, store, fake)
+            reply = await service.ahandle_message(dm(HEADLINE))
+            await service.judge.aclose()
+            assert reply.plain().splitlines()[0] == "Gate 2 · Real deployment"
+            assert "evidence against · compute utilisation" in reply.plain()
+            stored = store.get_message(reply.message_id)
+            assert (stored.verdict.reading, stored.verdict.metric) == ("against", "2.utilisation")
+            assert stored.verdicts["llm"]["reading"] == "against"
+            assert stored.verdicts["llm"]["metric"] == "2.utilisation"
+
+    run(scenario())
+
+
+def test_a_model_that_leaves_the_reading_out_gets_it_read_for_its_own_gate(
+    rules: RuleSet, classifier: Classifier, store: Store
+) -> None:
+    rules_verdict = classifier.classify(HEADLINE)
+    assert rules_verdict.gate == 1 and rules_verdict.metric.startswith("1.")
+
+    async def scenario() -> None:
+        async with FakeLLM() as fake:  # the keyword fake answers gate 2 and says nothing of the reading
+            service = judged_service(rules, classifier, store, fake)
+            reply = await service.ahandle_message(dm(HEADLINE))
+            await service.judge.aclose()
+            verdict = store.get_message(reply.message_id).verdict
+            assert verdict.gate == 2
+            assert verdict.reading in ("for", "against", "neutral")
+            assert verdict.metric in ("2.leasing", "2.vendors", "2.utilisation", "other")
+
+    run(scenario())
+
+
+def test_a_metric_of_another_gate_is_out_of_schema_and_the_rules_decide(
+    rules: RuleSet, classifier: Classifier, store: Store
+) -> None:
+    async def scenario() -> None:
+        async with FakeLLM(answer=_answers_with("for", "1.orders", gate=2)) as fake:
+            service = judged_service(rules, classifier, store, fake)
+            reply = await service.ahandle_message(dm(HEADLINE))
+            await service.judge.aclose()
+            stored = store.get_message(reply.message_id)
+            assert stored.judge == "rules" and stored.gate == 1
+            assert stored.verdicts["fallback"] == "bad_answer"
+
+    run(scenario())
