@@ -16,12 +16,15 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from aiohttp import web
 from fakes.slack_api import FakeSlackAPI, Workspace
+from gatebot.handlers import slack
 from gatebot.handlers.run import serve
-from gatebot.handlers.slack_oauth import BOT_SCOPES
+from gatebot.handlers.slack_oauth import BOT_SCOPES, oauth_config
+from gatebot.reply import Block, Reply
 from gatebot.service import Service
 from gatebot.settings import Settings
-from gatebot.storage.installations import Installations
+from gatebot.storage.installations import Installation, Installations
 from gatebot.store import Store
 from test_slack import HEADLINE, SECRET, free_port, settle, sign
 
@@ -188,6 +191,7 @@ def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth
         await site.event(BETA, pasted(BETA, HEADLINE, "1700000102.000100", "C0BETA001"), "EvB1")
         replies = await site.fake.wait_for("chat.postMessage", 2)
         assert replies[1].params["channel"] == "C0BETA001" and replies[1].auth == f"Bearer {BETA.bot_token}"
+        assert site.installations.chat_workspace("C0BETA001") == ("", BETA.team_id)  # for digests later
 
         # Alpha uninstalls: Slack revokes the token and tells the app
         site.fake.revoke(ALPHA.bot_token)
@@ -205,6 +209,8 @@ def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth
         await site.event(BETA, pasted(BETA, HEADLINE, "1700000104.000100", "C0BETA001"), "EvB2")
         replies = await site.fake.wait_for("chat.postMessage", 3)
         assert replies[2].params["channel"] == "C0BETA001" and replies[2].auth == f"Bearer {BETA.bot_token}"
+        # auth.test per token: once at install, once for its first event, remembered after that
+        assert len([c for c in site.fake.used(BETA.bot_token) if c.method == "auth.test"]) == 2
         await settle()
         assert len(site.fake.used(ALPHA.bot_token)) == used_before
         assert [c.params["channel"] for c in site.fake.of("chat.postMessage")].count("C0ALPHA01") == 1
@@ -213,6 +219,50 @@ def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth
         assert site.service.inbox.resumable("slack") == []
 
     oauth(body)
+
+
+def test_a_post_nobody_asked_for_goes_out_with_the_channels_workspace_token(tmp_path, rules, classifier,
+                                                                            monkeypatch):
+    async def main():
+        async with FakeSlackAPI() as fake:
+            fake.oauth_app(CLIENT_ID, CLIENT_SECRET, BETA)
+            monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
+            monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+            service = Service(rules, Store(tmp_path / "gatebot.db"), classifier)
+            settings = Settings(slack_bot_token=None, slack_signing_secret=SECRET, slack_app_token=None,
+                                slack_api_url=fake.base_url, telegram_bot_token=None)
+            adapter = slack.build(service, settings, web.Application())
+            await adapter.start()
+            try:
+                installations = Installations(service.store)
+                installations.save_installation(Installation(enterprise_id="", team_id=BETA.team_id,
+                                                             bot_token=BETA.bot_token, bot_user_id=BETA.bot_user_id))
+                installations.note_chat("C0BETA001", "", BETA.team_id)
+                digest = Reply(kind="board", lang="en", blocks=[Block(kind="text", text="Today's gates")])
+                assert await adapter.send("C0BETA001", digest)
+                (call,) = fake.of("chat.postMessage")
+                assert call.auth == f"Bearer {BETA.bot_token}" and call.params["channel"] == "C0BETA001"
+                with pytest.raises(LookupError):  # a channel of a workspace never seen
+                    await adapter.send("C0UNKNOWN", digest)
+                installations.delete_installation("", BETA.team_id)
+                with pytest.raises(LookupError):  # uninstalled: its token is gone
+                    await adapter.send("C0BETA001", digest)
+                assert len(fake.of("chat.postMessage")) == 1
+            finally:
+                await adapter.stop()
+                service.store.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_half_a_configuration_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.delenv("SLACK_CLIENT_SECRET", raising=False)
+    with pytest.raises(ValueError, match="SLACK_CLIENT_SECRET"):
+        oauth_config(Settings(slack_bot_token=None, telegram_bot_token=None))
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+    assert oauth_config(Settings(slack_bot_token="xoxb-one-workspace", telegram_bot_token=None)) is None
+    assert oauth_config(Settings(slack_bot_token=None, telegram_bot_token=None)) is not None
 
 
 def test_the_manifest_asks_for_the_scopes_the_install_link_asks_for():
