@@ -20,6 +20,9 @@ and the tokens are never logged (the API client used here logs nothing below INF
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
+from collections.abc import Sequence
 from html import escape as html_escape
 from logging import Logger
 from typing import Any
@@ -32,6 +35,7 @@ from gatebot.storage.installations import STATE_SECONDS, Installation, Installat
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.error import BoltError
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -127,7 +131,10 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         return enterprise_id or "", "" if is_enterprise_install else team_id or ""
 
     async def async_save(self, installation: SlackInstallation) -> None:
-        saved = self.installations.save_installation(_bot_token_only(installation))
+        try:
+            saved = self.installations.save_installation(_bot_token_only(installation))
+        except (ValueError, sqlite3.Error) as exc:  # bolt shows the installer its storage_error page
+            raise BoltError(f"cannot keep the installation: {type(exc).__name__}: {exc}") from None
         log.info("slack: installed in workspace %s%s", saved.team_id or "(org-wide)",
                  f" of enterprise {saved.enterprise_id}" if saved.enterprise_id else "")
 
@@ -160,9 +167,13 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         return found.to_bot() if found is not None else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        for key in {self._key(enterprise_id, team_id, False), self._key(enterprise_id, team_id, True)}:
-            if self.installations.delete_installation(*key):
-                log.info("slack: uninstalled from workspace %s; its token is forgotten", key[1] or "(org-wide)")
+        key = self._key(enterprise_id, team_id, False)
+        deleted = self.installations.delete_installation(*key)
+        if not deleted and key[0] and key[1]:  # an org-wide installation, told of by one of its workspaces
+            key = self._key(enterprise_id, team_id, True)
+            deleted = self.installations.delete_installation(*key)
+        if deleted:
+            log.info("slack: uninstalled from workspace %s; its token is forgotten", key[1] or "(org-wide)")
 
     async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
                                         user_id: str | None = None) -> None:
@@ -276,13 +287,26 @@ class SlackOAuth:
         """GET /slack/install and /slack/oauth_redirect, answered by bolt's OAuth flow."""
 
         async def install(request: web.Request) -> web.Response:
-            return web_response(await flow.handle_installation(_bolt_request(request)))
+            return await self._answer(request, flow.handle_installation)
 
         async def redirect(request: web.Request) -> web.Response:
-            return web_response(await flow.handle_callback(_bolt_request(request)))
+            return await self._answer(request, flow.handle_callback)
 
         web_app.router.add_get(INSTALL_PATH, install)
         web_app.router.add_get(REDIRECT_PATH, redirect)
+
+    async def _answer(self, request: web.Request, step: Any) -> web.Response:
+        query: dict[str, Sequence[str]] = {k: request.query.getall(k) for k in request.query}
+        if not all(re.fullmatch(r"[TE][A-Z0-9]{2,30}", team) for team in query.get("team", [])):
+            del query["team"]  # it goes into Slack's authorize address as it is: only a workspace id may
+        bolt_request = AsyncBoltRequest(body="", query=query, headers=dict(request.headers))
+        try:
+            return web_response(await step(bolt_request))
+        except Exception as exc:  # noqa: BLE001 - e.g. Slack unreachable: the installer learns nothing was kept
+            log.warning("slack: an installation step failed: %s", type(exc).__name__)
+            lang = _lang(bolt_request)
+            return web.Response(status=502, content_type="text/html", charset="utf-8", text=_page(
+                lang, label("oauth_storage_error", lang), label("oauth_refused", lang)))
 
     def note_chat(self, context: Any) -> None:
         """Remember which workspace a request's chat is in (for posts nobody asked for, e.g. digests)."""
@@ -316,10 +340,6 @@ class SlackOAuth:
         @app.event("tokens_revoked")
         async def on_revoked(event: dict, context: Any) -> None:
             await as_job(context, lambda: revoked(event=event, context=context))
-
-
-def _bolt_request(request: web.Request) -> AsyncBoltRequest:
-    return AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
 
 
 __all__ = ["BOT_SCOPES", "INSTALL_PATH", "REDIRECT_PATH", "OAuthConfig", "SlackOAuth", "oauth_config"]

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,10 @@ from gatebot.handlers.slack_oauth import BOT_SCOPES, oauth_config
 from gatebot.reply import Block, Reply
 from gatebot.service import Service
 from gatebot.settings import Settings
-from gatebot.storage.installations import Installation, Installations
+from gatebot.storage import installations as installations_module
+from gatebot.storage.installations import STATE_SECONDS, Installation, Installations
 from gatebot.store import Store
 from test_slack import HEADLINE, SECRET, free_port, settle, sign
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID = "1234567890.0987654321"
@@ -92,7 +92,7 @@ class Site:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, rules, classifier, monkeypatch):
+async def running(tmp_path: Path, rules, classifier, monkeypatch, socket_mode: bool = False):
     async with FakeSlackAPI() as fake:
         fake.oauth_app(CLIENT_ID, CLIENT_SECRET, ALPHA, BETA)
         port = free_port()
@@ -101,9 +101,10 @@ async def running(tmp_path: Path, rules, classifier, monkeypatch):
         monkeypatch.setenv("SLACK_REDIRECT_URI", f"http://127.0.0.1:{port}/slack/oauth_redirect")
         monkeypatch.setenv("SLACK_OAUTH_AUTHORIZE_URL", fake.authorize_url)
         service = Service(rules, Store(tmp_path / "gatebot.db"), classifier)
-        settings = Settings(slack_bot_token=None, slack_signing_secret=SECRET, slack_app_token=None,
-                            slack_api_url=fake.base_url, gatebot_http_host="127.0.0.1", gatebot_http_port=port,
-                            telegram_bot_token=None, gatebot_db=str(service.store.path))
+        settings = Settings(slack_bot_token=None, slack_signing_secret=None if socket_mode else SECRET,
+                            slack_app_token="xapp-test-token" if socket_mode else None, slack_api_url=fake.base_url,
+                            gatebot_http_host="127.0.0.1", gatebot_http_port=port, telegram_bot_token=None,
+                            gatebot_db=str(service.store.path))
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(service, settings, stop, ready))
         try:
@@ -118,9 +119,9 @@ async def running(tmp_path: Path, rules, classifier, monkeypatch):
 
 @pytest.fixture
 def oauth(tmp_path, rules, classifier, monkeypatch):
-    def run(body):
+    def run(body, socket_mode: bool = False):
         async def main():
-            async with running(tmp_path, rules, classifier, monkeypatch) as site:
+            async with running(tmp_path, rules, classifier, monkeypatch, socket_mode) as site:
                 await body(site)
 
         asyncio.run(asyncio.wait_for(main(), 45))
@@ -128,6 +129,7 @@ def oauth(tmp_path, rules, classifier, monkeypatch):
     return run
 
 
+@pytest.mark.slow
 def test_an_install_stores_the_workspace_and_no_secret_is_logged(oauth, caplog):
     async def body(site: Site):
         page = await site.install(ALPHA)
@@ -152,6 +154,7 @@ def test_an_install_stores_the_workspace_and_no_secret_is_logged(oauth, caplog):
         assert secret not in logged
 
 
+@pytest.mark.slow
 def test_a_forged_or_reused_state_is_refused_and_nothing_is_stored(oauth):
     async def body(site: Site):
         back, state = await site.start_install(ALPHA)
@@ -173,6 +176,9 @@ def test_a_forged_or_reused_state_is_refused_and_nothing_is_stored(oauth):
         assert status == 401 and "already used" in page
         assert len(site.fake.of("oauth.v2.access")) == 1
         assert site.installations.count_installations() == 1
+        # /slack/install passes on only a workspace id to Slack's authorize address
+        status, _, headers = await site.get(f"{site.url}/slack/install?team=T1%26redirect_uri%3Dhttps://evil.test")
+        assert status == 302 and "evil" not in headers["Location"] and "team=" not in headers["Location"]
         # a refusal in the installer's language
         async with site.http.get(forged, headers={"Cookie": f"{COOKIE}=x", "Accept-Language": "zh-CN"}) as resp:
             assert resp.status == 400 and "没有保存任何内容" in await resp.text()
@@ -180,7 +186,8 @@ def test_a_forged_or_reused_state_is_refused_and_nothing_is_stored(oauth):
     oauth(body)
 
 
-def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth):
+@pytest.mark.slow
+def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth, caplog):
     async def body(site: Site):
         await site.install(ALPHA)
         await site.install(BETA)
@@ -218,9 +225,56 @@ def test_each_workspace_is_answered_with_its_own_token_until_it_uninstalls(oauth
         assert site.service.inbox is not None
         assert site.service.inbox.resumable("slack") == []
 
-    oauth(body)
+        # Beta's bot token is revoked: forgotten too
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [BETA.bot_user_id]}}
+        assert await site.event(BETA, revoked, "EvB3") == 200
+        for _ in range(200):
+            if site.installations.count_installations() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert site.installations.count_installations() == 0
+
+    with caplog.at_level(logging.DEBUG):
+        oauth(body)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "uninstalled from workspace T0ALPHA01" in logged
+    for secret in (CLIENT_SECRET, ALPHA.bot_token, BETA.bot_token, SECRET):
+        assert secret not in logged
 
 
+@pytest.mark.slow
+def test_socket_mode_events_are_answered_with_the_installed_token(oauth):
+    async def body(site: Site):
+        await site.install(ALPHA)  # the install pages are served over HTTP beside Socket Mode
+        event = event_callback(ALPHA, pasted(ALPHA, HEADLINE, "1700000201.000100", "C0ALPHA01"), "EvS1")
+        await site.fake.push_envelope(event, envelope_id="env-oauth-1")
+        (reply,) = await site.fake.wait_for("chat.postMessage")
+        assert reply.auth == f"Bearer {ALPHA.bot_token}" and reply.params["thread_ts"] == "1700000201.000100"
+
+    oauth(body, socket_mode=True)
+
+
+def test_install_states_are_one_time_expire_and_stay_bounded(tmp_path, monkeypatch):
+    now = [datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)]
+    store = Store(tmp_path / "gatebot.db", clock=lambda: now[0])
+    try:
+        rows = Installations(store)
+        first = rows.issue_state()
+        assert rows.consume_state(first) and not rows.consume_state(first)  # once only
+        late = rows.issue_state()
+        now[0] += timedelta(seconds=STATE_SECONDS + 1)
+        assert not rows.consume_state(late)  # older than ten minutes
+        assert not rows.consume_state("") and not rows.consume_state("x" * 500)
+        monkeypatch.setattr(installations_module, "STATE_KEEP", 5)
+        issued = [rows.issue_state() for _ in range(12)]
+        assert store.db.execute("select count(*) from oauth_states").fetchone()[0] <= 5
+        assert rows.consume_state(issued[-1])  # the newest survive a flood; the oldest give way
+        assert not rows.consume_state(issued[0])
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
 def test_a_post_nobody_asked_for_goes_out_with_the_channels_workspace_token(tmp_path, rules, classifier,
                                                                             monkeypatch):
     async def main():

@@ -15,7 +15,7 @@ from datetime import timedelta
 from .base import Rows, iso
 
 STATE_SECONDS = 600  # an install must come back from the authorize page within ten minutes
-STATE_KEEP = 10_000  # expired states are pruned when this many are on file
+STATE_KEEP = 10_000  # states on file at most: past this, expired ones go, then the oldest
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,11 @@ class Installations(Rows):
         now = self.clock()
         with self.lock, self.db.conn:
             count = self.db.execute("select count(*) from oauth_states").fetchone()[0]
-            if count >= STATE_KEEP:
+            if count >= STATE_KEEP:  # anyone can ask for a state: the table stays bounded
                 self.db.execute("delete from oauth_states where expires_at <= ?", [iso(now)])
+                self.db.execute("delete from oauth_states where state in (select state from oauth_states "
+                                "order by expires_at limit max(0, (select count(*) from oauth_states) - ?))",
+                                [STATE_KEEP - 1])
             self.db.execute("insert into oauth_states (state, expires_at) values (?, ?)",
                             [state, iso(now + timedelta(seconds=seconds))])
         return state
