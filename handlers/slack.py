@@ -67,6 +67,7 @@ log = logging.getLogger("gatebot.slack")
 # The client of the workspace whose request is being answered (Add to Slack: each has its own token).
 _workspace: ContextVar[AsyncWebClient | None] = ContextVar("gatebot_slack_workspace", default=None)
 
+
 class SlackAdapter:
     name = PLATFORM
 
