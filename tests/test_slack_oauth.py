@@ -309,11 +309,14 @@ def test_a_post_nobody_asked_for_goes_out_with_the_channels_workspace_token(tmp_
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
-def test_half_a_configuration_is_refused(monkeypatch, tmp_path):
+def test_half_a_configuration_is_refused(monkeypatch, service, caplog):
     monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
     monkeypatch.delenv("SLACK_CLIENT_SECRET", raising=False)
     with pytest.raises(ValueError, match="SLACK_CLIENT_SECRET"):
         oauth_config(Settings(slack_bot_token=None, telegram_bot_token=None))
+    settings = Settings(slack_bot_token=None, telegram_bot_token=None, gatebot_http_port=free_port())
+    assert asyncio.run(asyncio.wait_for(serve(service, settings), 10)) == 2  # `gatebot run` exits 2, one line
+    assert "needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET" in caplog.text
     monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
     assert oauth_config(Settings(slack_bot_token="xoxb-one-workspace", telegram_bot_token=None)) is None
     assert oauth_config(Settings(slack_bot_token=None, telegram_bot_token=None)) is not None
