@@ -17,8 +17,9 @@ Conversation rules (the service decides what to say; this module decides when to
 - every request (HTTP) and envelope (Socket Mode) is written to the durable inbox before it is
   acknowledged, finished when its listener is done, and dispatched again after a restart if it
   never was; a signed request replayed with the same signature is acknowledged and not run again;
-- at start the bot token is checked (auth.test) and, in Socket Mode, the app token
-  (apps.connections.open): a token Slack rejects stops the process, network trouble is retried;
+- at start the bot token is checked (auth.test; with Add to Slack, each workspace's on its first
+  request) and, in Socket Mode, the app token (apps.connections.open): a token Slack rejects stops
+  the process, network trouble is retried;
 - a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
 - replies always go into the thread of the pasted message;
 - who is a workspace admin (for /settings) is asked of Slack with users.info.
