@@ -58,7 +58,9 @@ def build_adapters(service: Service, settings: Settings, web_app: web.Applicatio
         from gatebot.handlers import telegram
 
         adapters.append(telegram.build(service, settings, web_app))
-    if settings.slack_bot_token:
+    from gatebot.handlers.slack_oauth import oauth_config
+
+    if settings.slack_bot_token or oauth_config(settings) is not None:  # one workspace, or Add to Slack
         from gatebot.handlers import slack
 
         adapters.append(slack.build(service, settings, web_app))
@@ -84,7 +86,8 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
         log.error("cannot start: %s", exc)
         return 2
     if not adapters:
-        log.error("no adapter configured: set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN")
+        log.error("no adapter configured: set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN "
+                  "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for Add to Slack)")
         return 2
 
     http = HttpServer(web_app, settings.gatebot_http_host, settings.gatebot_http_port,

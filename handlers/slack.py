@@ -6,6 +6,10 @@ Modes:
   POST /slack/events on the shared aiohttp server, verified with SLACK_SIGNING_SECRET
   (bad/missing signature or a timestamp older than 5 minutes -> 401, nothing processed).
 
+Workspaces: the one whose bot token is SLACK_BOT_TOKEN, or, with Add to Slack (SLACK_CLIENT_ID and
+SLACK_CLIENT_SECRET instead, handlers/slack_oauth.py), every workspace that installed the bot, each
+answered with its own token.
+
 Conversation rules (the service decides what to say; this module decides when to ask it):
 - messages from bots (this one included), edits, deletions and every other subtype are ignored;
 - each message is handled once: Slack's retries (same event_id) and a mention's second delivery
@@ -13,8 +17,9 @@ Conversation rules (the service decides what to say; this module decides when to
 - every request (HTTP) and envelope (Socket Mode) is written to the durable inbox before it is
   acknowledged, finished when its listener is done, and dispatched again after a restart if it
   never was; a signed request replayed with the same signature is acknowledged and not run again;
-- at start the bot token is checked (auth.test) and, in Socket Mode, the app token
-  (apps.connections.open): a token Slack rejects stops the process, network trouble is retried;
+- at start the bot token is checked (auth.test; with Add to Slack, each workspace's on its first
+  request) and, in Socket Mode, the app token (apps.connections.open): a token Slack rejects stops
+  the process, network trouble is retried;
 - a mention of the bot, a DM, or a message in a thread the bot answered in is "addressed";
 - replies always go into the thread of the pasted message;
 - who is a workspace admin (for /settings) is asked of Slack with users.info.
@@ -23,11 +28,11 @@ Conversation rules (the service decides what to say; this module decides when to
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from time import monotonic, time
+from contextvars import ContextVar
+from time import monotonic
 from typing import Any
 
 import aiohttp
@@ -38,8 +43,8 @@ from gatebot.service import Message, Service
 from gatebot.settings import Settings
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
 from .lifecycle import StartFailure
 from .slack_render import (
@@ -52,34 +57,43 @@ from .slack_render import (
 )
 
 EVENTS_PATH = "/slack/events"
-SOCKET_CONNECT_TIMEOUT = 15.0
 DRAIN_TIMEOUT = 5.0  # seconds listeners get to finish at shutdown (the rest stays in the inbox)
 from . import slack_reach
-from .slack_api import AUTH_ERRORS, INBOX_KEY, PLATFORM, ack, api_error, retry_headers, socket_log, web_client
-from .slack_http import HttpReceiver
+from .slack_api import INBOX_KEY, PLATFORM, api_error, web_client
+from .slack_http import HttpReceiver, SocketReceiver, checked, connect_socket, resumable
+from .slack_oauth import SlackOAuth, oauth_config
 from .slack_reach import SHORTCUT_ID, THREAD_ACTION
 
 log = logging.getLogger("gatebot.slack")
+# The client of the workspace whose request is being answered (Add to Slack: each has its own token).
+_workspace: ContextVar[AsyncWebClient | None] = ContextVar("gatebot_slack_workspace", default=None)
 
-# Command replies go to the channel, except those the core marks ephemeral (usage errors, help).
 
 class SlackAdapter:
     name = PLATFORM
 
     def __init__(self, service: Service, settings: Settings):
-        if settings.slack_bot_token is None:
-            raise ValueError("SLACK_BOT_TOKEN is not set")
+        config = oauth_config(settings)
+        if settings.slack_bot_token is None and config is None:
+            raise ValueError("set SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for Add to Slack")
         self.service = service
         self.settings = settings
         self.socket_mode = settings.slack_app_token is not None
-        self.uses_http = not self.socket_mode
+        self.oauth = SlackOAuth(config, settings, service.store) if config is not None else None
+        self.uses_http = not self.socket_mode or self.oauth is not None
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-        if self.uses_http and not secret:
+        if not self.socket_mode and not secret:
             raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
         self._verifier = SignatureVerifier(secret) if secret else None
-        self.client = web_client(settings, settings.slack_bot_token.get_secret_value())
+        if self.oauth is not None:
+            self.app_client = self.oauth.client()  # no token: each request gets its workspace's
+            multi: dict[str, Any] = {"oauth_settings": self.oauth.oauth_settings, "authorize": self.oauth.authorize}
+        else:
+            assert settings.slack_bot_token is not None
+            self.app_client, multi = web_client(settings, settings.slack_bot_token.get_secret_value()), {}
         self.app = AsyncApp(
-            client=self.client,
+            client=self.app_client,
+            **multi,
             # The HTTP handler below verifies signatures itself (so malformed bodies can be told
             # apart from forged ones); Socket Mode has no signatures.
             request_verification_enabled=False,
@@ -94,10 +108,16 @@ class SlackAdapter:
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
         self._http = HttpReceiver(self._verifier, self.inbox, self._dispatch, lambda: self._stopping)
+        self._on_socket_request = SocketReceiver(self.inbox, self._dispatch)
         self.home_clock: Callable[[], float] = monotonic  # when App Home was last published, per user
         self._home_seen: dict[str, float] = {}
         self._register()
         service.admin_checks[PLATFORM] = self.is_workspace_admin
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client for the workspace being answered (with one bot token: always the same)."""
+        return _workspace.get() or self.app_client
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,43 +129,18 @@ class SlackAdapter:
         self._stopping = False
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
-            self.client.session = self._session
+            self.app_client.session = self._session
         try:
-            await self._checked(self.client.auth_test(), "SLACK_BOT_TOKEN")
+            if self.oauth is None:
+                await checked(self.app_client.auth_test(), "SLACK_BOT_TOKEN")
+            else:
+                log.info("slack: Add to Slack, %d workspace(s) installed", self.oauth.installations.count_installations())
             if self.socket_mode:
-                await self._connect_socket()
+                self._socket = await connect_socket(self.settings, self._on_socket_request)
         except StartFailure:
             await self._close_connections()
             raise
         self._resume()
-
-    async def _checked(self, call: Awaitable[Any], which: str) -> Any:
-        try:
-            return await call
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or exc.response.status_code)
-            if error in AUTH_ERRORS:
-                raise StartFailure(f"Slack rejected {which} ({error})", fatal=True) from None
-            raise StartFailure(f"Slack answered {error}", fatal=False) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise StartFailure(f"cannot reach Slack: {type(exc).__name__}: {exc}", fatal=False) from None
-
-    async def _connect_socket(self) -> None:
-        from slack_sdk.socket_mode.aiohttp import SocketModeClient
-
-        app_token = self.settings.slack_app_token.get_secret_value()
-        client = SocketModeClient(app_token=app_token, logger=socket_log, web_client=web_client(self.settings),
-                                  ping_interval=10)
-        client.socket_mode_request_listeners.append(self._on_socket_request)
-        self._socket = client
-        opened = await self._checked(client.web_client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN")
-        client.wss_uri = opened["url"]
-        try:  # slack_sdk's connect() retries forever by itself: bounded here, retried by our caller
-            await asyncio.wait_for(client.connect(), SOCKET_CONNECT_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise StartFailure(f"the Socket Mode connection did not open within {SOCKET_CONNECT_TIMEOUT:.0f} s",
-                               fatal=False) from None
-        log.info("slack: socket mode connected")
 
     async def _close_connections(self) -> None:
         if self._socket is not None:
@@ -157,7 +152,7 @@ class SlackAdapter:
         if self._session is not None:
             await self._session.close()
             self._session = None
-            self.client.session = None
+            self.app_client.session = None
 
     async def stop(self) -> None:
         """Stop taking new work, finish what is in flight (bounded), close connections."""
@@ -183,20 +178,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ the inbox
 
     def _resume(self) -> None:
-        items = self.inbox.resumable(PLATFORM)
-        for item in items:
-            try:
-                data = json.loads(item.payload)
-                context = {INBOX_KEY: item.key}
-                if data.get("mode") == "socket_mode":
-                    request = AsyncBoltRequest(mode="socket_mode", body=data["body"], context=context)
-                else:
-                    request = AsyncBoltRequest(body=data["body"], query=data.get("query") or "", context=context,
-                                               headers={"content-type": [data.get("content_type") or ""]})
-            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
-                self.inbox.finish(PLATFORM, item.key, ok=False, error=f"unreadable: {type(exc).__name__}")
-                continue
-            task = asyncio.create_task(self._dispatch(item.key, request))
+        items = resumable(self.inbox)
+        for key, request in items:
+            task = asyncio.create_task(self._dispatch(key, request))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         if items:
@@ -212,30 +196,18 @@ class SlackAdapter:
             raise
         if key and response.status >= 400:
             self.inbox.finish(PLATFORM, key, ok=False, error=f"status {response.status}")
+        elif key and self.oauth is not None and request.context.authorize_result is None:
+            self.inbox.finish(PLATFORM, key, ok=False, error="no installation")  # e.g. uninstalled: no token
         return response
-
-    async def _on_socket_request(self, client: Any, req: Any) -> None:
-        """A Socket Mode envelope: into the inbox, then to Bolt, then acked (Bolt's own order otherwise)."""
-        from slack_sdk.socket_mode.response import SocketModeResponse
-
-        started = time()
-        key = f"env:{req.envelope_id}"
-        known = self.inbox.accept(PLATFORM, key, json.dumps({"mode": "socket_mode", "body": req.payload}),
-                                  kind=str(req.type))
-        if known != "new":
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-            return
-        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=retry_headers(req),
-                                   context={INBOX_KEY: key})
-        response = await self._dispatch(key, request)
-        await ack(client, req, response)
-        log.debug("slack: socket mode request answered in %d ms", (time() - started) * 1000)
 
     async def _as_job(self, context: Any, work: Callable[[], Awaitable[None]]) -> None:
         """Run a listener's work once per inbox item, and finish the item when it is done."""
         key = context.get(INBOX_KEY) if context is not None else None
         if key and not self.inbox.begin(PLATFORM, key):
             return
+        if self.oauth is not None and context is not None:
+            _workspace.set(context.client)  # this listener's task only: bolt's client with the workspace's token
+            self.oauth.note_chat(context)
         try:
             await work()
         except asyncio.CancelledError:
@@ -257,6 +229,12 @@ class SlackAdapter:
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Post a reply unprompted (digests) at the top level of a channel; return its ts."""
+        if self.oauth is not None and _workspace.get() is None:
+            scope = _workspace.set(self.oauth.client_for_chat(chat_id))
+            try:
+                return await self.send(chat_id, reply)
+            finally:
+                _workspace.reset(scope)
         if reply.image:
             return await self._upload(chat_id, reply)
         resp = await self.client.chat_postMessage(
@@ -305,6 +283,9 @@ class SlackAdapter:
         async def on_home_opened(event: dict, context: Any) -> None:
             self._track()
             await self._as_job(context, lambda: slack_reach.home_opened(self, event))
+
+        if self.oauth is not None:  # before the catch-all below: bolt runs the first listener that matches
+            self.oauth.register_revocations(app, self._as_job)
 
         @app.event(re.compile(".*"))
         async def on_other_event(body: dict, context: Any) -> None:
@@ -504,11 +485,14 @@ def _first_action_id(body: dict) -> str:
 
 
 def build(service: Service, settings: Settings, web_app: web.Application) -> SlackAdapter:
-    """Build the adapter; in HTTP mode register POST /slack/events on the shared server."""
+    """Build the adapter; register POST /slack/events (HTTP mode) and the Add to Slack pages."""
     adapter = SlackAdapter(service, settings)
-    if adapter.uses_http:
+    if not adapter.socket_mode:
         web_app.router.add_post(EVENTS_PATH, adapter.handle_http)
-    log.info("slack: %s mode", "socket" if adapter.socket_mode else f"http ({EVENTS_PATH})")
+    if adapter.oauth is not None:
+        adapter.oauth.add_routes(web_app, adapter.app.oauth_flow)
+    log.info("slack: %s mode%s", "socket" if adapter.socket_mode else f"http ({EVENTS_PATH})",
+             ", Add to Slack" if adapter.oauth is not None else "")
     return adapter
 
 

@@ -240,6 +240,20 @@ def _m8_chat_settings(db: sqlite_utils.Database) -> None:
     db.execute("drop index if exists idx_messages_platform_chat_id_text_key")
 
 
+def _m11_installations(db: sqlite_utils.Database) -> None:
+    # Add to Slack (bot/storage/installations.py): each workspace's grant, keyed by enterprise and
+    # team ("" where there is none); the one-time install states; which workspace each chat is in.
+    db.table("installations").create(
+        {"enterprise_id": str, "team_id": str, "bot_token": str, "bot_user_id": str, "bot_id": str,
+         "scopes": str, "team_name": str, "enterprise_name": str, "app_id": str, "installer_id": str,
+         "is_enterprise_install": int, "installed_at": str},
+        pk=("enterprise_id", "team_id"),
+    )
+    db.table("oauth_states").create({"state": str, "expires_at": str}, pk="state")
+    db.table("installation_chats").create(
+        {"chat_id": str, "enterprise_id": str, "team_id": str, "seen_at": str}, pk="chat_id")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_link_cache", _m2_link_cache),
@@ -249,4 +263,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0006_feeds", _m6_feeds),
     ("0007_inbox", _m7_inbox),
     ("0008_chat_settings", _m8_chat_settings),
+    ("0011_installations", _m11_installations),
 ]

@@ -18,6 +18,12 @@
 - `errors[method] = "not_in_channel"`: that method answers Slack's {"ok": false, "error": ...}.
 - views.publish keeps each published view in `views` (user id -> the view).
 - `wait_for(method, n, timeout)` polls the record with a bounded wait.
+- Add to Slack: `oauth_app(client_id, secret)` registers the app; GET /oauth/v2/authorize (Slack's
+  authorize page, `authorize_url`) sends the browser straight back to the redirect URI with a
+  one-time code for the workspace being installed (`?team=` names one of `workspaces`, else
+  `installing`); oauth.v2.access exchanges the code (the client id and secret as HTTP Basic auth)
+  for that workspace's bot token; auth.test answers each workspace's token with its own ids;
+  `revoke(token)` makes a token answer token_revoked, as Slack does after an uninstall.
 
 Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_url`.
 """
@@ -25,12 +31,14 @@ Use as `async with FakeSlackAPI() as fake:`; point SLACK_API_URL at `fake.base_u
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 
@@ -45,6 +53,18 @@ class Call:
     params: dict[str, Any]
     auth: str
     at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace that can install the app: its ids and the bot token Slack hands out for it."""
+
+    team_id: str
+    name: str
+    bot_token: str
+    bot_user_id: str
+    bot_id: str
+    installer: str = "U0INSTALL"
 
 
 class FakeSlackAPI:
@@ -65,6 +85,13 @@ class FakeSlackAPI:
         self._sockets: list[web.WebSocketResponse] = []
         self.port = 0
         self.socket_connected = asyncio.Event()
+        self.client_id = ""
+        self.client_secret = ""
+        self.workspaces: dict[str, Workspace] = {}  # team id -> workspace
+        self.installing: Workspace | None = None  # installed when the authorize page names no team
+        self.authorize_requests: list[dict[str, str]] = []
+        self._codes: dict[str, tuple[Workspace, str]] = {}  # one-time code -> (workspace, redirect uri)
+        self.revoked: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -75,6 +102,7 @@ class FakeSlackAPI:
         app.router.add_post("/response/{rid}", self._response_url)
         app.router.add_get("/ws", self._ws)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/oauth/v2/authorize", self._authorize)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -103,6 +131,21 @@ class FakeSlackAPI:
         return f"http://127.0.0.1:{self.port}/response/{rid}"
 
     # ------------------------------------------------------------------ control
+
+    @property
+    def authorize_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/oauth/v2/authorize"
+
+    def oauth_app(self, client_id: str, client_secret: str, *workspaces: Workspace) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.workspaces.update({w.team_id: w for w in workspaces})
+
+    def revoke(self, token: str) -> None:
+        self.revoked.add(token)
+
+    def used(self, token: str) -> list[Call]:
+        """Every API call made with `token` as the bearer."""
+        return [c for c in self.calls if c.auth == f"Bearer {token}"]
 
     def fail(self, method: str, status: int = 429, retry_after: int | None = 0, times: int = 1) -> None:
         self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
@@ -154,6 +197,10 @@ class FakeSlackAPI:
         self.calls.append(call)
         if self.delays.get(method):
             await asyncio.sleep(self.delays[method])
+        if method == "oauth.v2.access":
+            return web.json_response(self._exchange(params, call.auth))
+        if call.auth.removeprefix("Bearer ") in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"})
         if self.tokens is not None and call.auth.removeprefix("Bearer ") not in self.tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self.errors.get(method):
@@ -164,9 +211,14 @@ class FakeSlackAPI:
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             error = "ratelimited" if status == 429 else "internal_error"
             return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
-        return web.json_response(self._answer(method, params))
+        return web.json_response(self._answer(method, params, call.auth))
 
-    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, params: dict[str, Any], auth: str = "") -> dict[str, Any]:
+        installed = next((w for w in self.workspaces.values() if auth == f"Bearer {w.bot_token}"), None)
+        if method == "auth.test" and installed is not None:
+            return {"ok": True, "url": f"https://{installed.name.lower()}.slack.test/", "team": installed.name,
+                    "user": "gatebot", "team_id": installed.team_id, "user_id": installed.bot_user_id,
+                    "bot_id": installed.bot_id, "is_enterprise_install": False}
         if method == "auth.test":
             return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "gatebot",
                     "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
@@ -213,6 +265,36 @@ class FakeSlackAPI:
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/ws"}
         return {"ok": True}
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's authorize page, the installer saying yes at once: back to the app with a code."""
+        query = dict(request.query)
+        self.authorize_requests.append(query)
+        workspace = self.workspaces.get(query.get("team", "")) or self.installing
+        redirect = query.get("redirect_uri", "")
+        if query.get("client_id") != self.client_id or workspace is None or not redirect:
+            return web.Response(status=400, text="bad authorize request")
+        code = secrets.token_hex(8)
+        self._codes[code] = (workspace, redirect)
+        back = urlencode({"code": code, "state": query.get("state", "")})
+        return web.Response(status=302, headers={"Location": f"{redirect}?{back}"})
+
+    def _exchange(self, params: dict[str, Any], auth: str) -> dict[str, Any]:
+        """oauth.v2.access: a one-time code, from this app (HTTP Basic auth), for a bot token."""
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if not self.client_id or auth != f"Basic {expected}":
+            return {"ok": False, "error": "invalid_client_id"}
+        found = self._codes.pop(str(params.get("code", "")), None)
+        if found is None:
+            return {"ok": False, "error": "invalid_code"}
+        workspace, redirect = found
+        if params.get("redirect_uri", redirect) != redirect:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        scope = self.authorize_requests[-1].get("scope", "") if self.authorize_requests else ""
+        return {"ok": True, "app_id": "A0000001", "authed_user": {"id": workspace.installer}, "scope": scope,
+                "token_type": "bot", "access_token": workspace.bot_token, "bot_user_id": workspace.bot_user_id,
+                "team": {"id": workspace.team_id, "name": workspace.name}, "enterprise": None,
+                "is_enterprise_install": False}
 
     async def _upload(self, request: web.Request) -> web.Response:
         """The upload URL files.getUploadURLExternal hands out (files_upload_v2's second step)."""
