@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlite_utils
 
@@ -75,6 +76,7 @@ class GateView:
 
     statuses: dict[int, StatusChange]
     momentum: dict[int, int] | None
+    balance: dict[int, Any] | None = None  # gate -> evidence Balance of the chat's window, when asked
 
 
 class Rows:

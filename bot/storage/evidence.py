@@ -262,6 +262,28 @@ def _window(start: datetime, end: datetime) -> tuple[str, str, list[tuple[str, s
     return first.date().isoformat(), last.date().isoformat(), spans
 
 
+def balance_sql(scope: str, start: datetime, end: datetime, head: str = "", tail: str = "") -> tuple[str, list]:
+    """The statement whose rows (gate, metric, reading, stories, weight) sum to a scope's balance
+    in [start, end): whole days from the aggregates, the partial days at the edges from the rows.
+    `head`/`tail`: extra leading/trailing columns, for a caller that unions it with other rows.
+    ("", []) for an empty window."""
+    first, last, spans = _window(start, end)
+    parts: list[str] = []
+    params: list[object] = []
+    if first:
+        parts.append(f"select {head}gate, metric, reading, stories, weight{tail} from evidence_daily "
+                     "where scope = ? and day >= ? and day < ?")
+        params += [scope, first, last]
+    where, where_params = _where(scope)
+    for lo, hi in spans:
+        parts.append(
+            f"select {head}gate, metric, reading, count(*), sum(weight){tail} from evidence where "
+            + (where + " and " if where else "")
+            + f"gate in (1, 2, 3, 4) and at >= ? and at < ? and {_FLAG[scope[0]]} = 1 group by gate, metric, reading")
+        params += [*where_params, lo, hi]
+    return " union all ".join(parts), params
+
+
 class EvidenceRows(Rows):
     def evidence_balance(self, start: datetime, end: datetime, *, platform: str | None = None,
                          chat_id: str | None = None) -> dict[int, Balance]:
@@ -271,24 +293,11 @@ class EvidenceRows(Rows):
         return balances(rows)
 
     def _balance_rows(self, scope: str, start: datetime, end: datetime) -> list[tuple]:
-        first, last, spans = _window(start, end)
-        parts: list[str] = []
-        params: list[object] = []
-        if first:
-            parts.append("select gate, metric, reading, stories, weight from evidence_daily "
-                         "where scope = ? and day >= ? and day < ?")
-            params += [scope, first, last]
-        where, where_params = _where(scope)
-        for lo, hi in spans:
-            parts.append(
-                "select gate, metric, reading, count(*), sum(weight) from evidence where "
-                + (where + " and " if where else "")
-                + f"gate in (1, 2, 3, 4) and at >= ? and at < ? and {_FLAG[scope[0]]} = 1 group by 1, 2, 3")
-            params += [*where_params, lo, hi]
-        if not parts:
+        sql, params = balance_sql(scope, start, end)
+        if not sql:
             return []
         with self.lock:
-            return self.db.execute(" union all ".join(parts), params).fetchall()
+            return self.db.execute(sql, params).fetchall()
 
     def evidence_items(self, gate: int, start: datetime, end: datetime, *, platform: str | None = None,
                        chat_id: str | None = None, reading: str | None = None, feeds_only: bool = False,
