@@ -84,6 +84,8 @@ def evidence_blocks(ev: GateEvidence, lang: str, reader: Reader | None) -> list[
     cur, prev = ev.current, ev.previous
     blocks = [Block(kind="field", label=label("evidence_heading", lang),
                     text=tally_line(cur, lang) if cur.stories else label("evidence_none", lang))]
+    if not cur.stories and not prev.stories:
+        return blocks
     if cur.by_metric:
         blocks.append(Block(kind="list", label=label("evidence_by_metric", lang), items=[
             label("evidence_metric_line", lang, metric=metric_name(m, lang, reader),
