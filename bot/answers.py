@@ -28,10 +28,10 @@ def load_view(
     balance: bool | None = None,
 ) -> GateView:
     """Statuses and (for a chat) its signals of the last 7 days, `exclude` being the message answered,
-    and its evidence balance of the last 30 days when `balance` (by default: when no message is
-    being answered, i.e. for the board), all in one statement."""
+    and the evidence balance of the last 30 days when `balance` (by default: a chat's board, with no
+    message being answered; without a chat, every chat's), all in one statement."""
     end = now + timedelta(seconds=1)
-    with_balance = exclude is None if balance is None else balance
+    with_balance = (exclude is None and chat_id is not None) if balance is None else balance
     return store.gate_view(
         platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(end), exclude=exclude,
         balance=(end - EVIDENCE_WINDOW, end) if with_balance else None,

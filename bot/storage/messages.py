@@ -157,7 +157,8 @@ class MessageRows(Rows):
                   exclude: int | None = None, balance: tuple[datetime, datetime] | None = None) -> GateView:
         """What a reply about the gates needs, in one statement: every status an admin set, and (for
         a chat) its signals per gate in [start, end) without message `exclude`, and with `balance`
-        its evidence balance over that window (for / against / neutral stories per gate)."""
+        the evidence balance over that window (for / against / neutral stories per gate), the chat's
+        or, without a chat, every chat's."""
         sql = ("select 's', gate, status_en, status_zh, since, changed_by, reason from gate_status")
         params: list[object] = []
         chat = platform is not None and chat_id is not None
@@ -166,9 +167,9 @@ class MessageRows(Rows):
                     "and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 and id != ? group by gate")
             params = [platform, str(chat_id), start, end, -1 if exclude is None else exclude]
         ledger_sql = ""
-        if chat and balance is not None:
-            ledger_sql, ledger_params = evidence.balance_sql(
-                evidence.scope_of(platform, str(chat_id)), *balance, head="'b', ", tail=", ''")
+        if balance is not None:  # the chat's, else every chat's (the board is global)
+            scope = evidence.scope_of(platform, str(chat_id)) if chat else "*"
+            ledger_sql, ledger_params = evidence.balance_sql(scope, *balance, head="'b', ", tail=", ''")
             if ledger_sql:
                 sql += " union all " + ledger_sql
                 params += ledger_params
@@ -176,6 +177,5 @@ class MessageRows(Rows):
             rows = self.db.execute(sql, params).fetchall()
         statuses = {row[1]: StatusChange(*row[1:]) for row in rows if row[0] == "s"}
         counts = {row[1]: int(row[2]) for row in rows if row[0] == "m"}
-        balances = (evidence.balances([row[1:6] for row in rows if row[0] == "b"])
-                    if chat and balance is not None else None)
+        balances = evidence.balances([row[1:6] for row in rows if row[0] == "b"]) if balance is not None else None
         return GateView(statuses, counts if chat else None, balances)
