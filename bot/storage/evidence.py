@@ -215,35 +215,36 @@ def seen_query(entry: Entry) -> tuple[str, list[object]]:
             [chat, platform, every, *entry.keys])
 
 
+INSERT_ROW = ("insert into evidence (message_id, platform, chat_id, at, gate, reading, metric, figure, confidence, "
+              "weight, source_kind, source, link, text, in_chat, in_platform, in_all) "
+              "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_KEYS = "insert or ignore into evidence_keys (scope, key, evidence_id) values "
+KEY_VALUES = "(?, ?, ?)"
+ADD_DAILY = "insert into evidence_daily (scope, day, gate, metric, reading, stories, weight) values "
+DAILY_VALUES = "(?, ?, ?, ?, ?, ?, ?)"
+ON_DAILY = " on conflict do update set stories = stories + excluded.stories, weight = weight + excluded.weight"
+
+
 def record(conn: sqlite3.Connection, entry: Entry, message_id: int, seen: str | None) -> None:
     """Write the entry inside the caller's transaction: its row, its story keys, and the daily
     aggregates of the scopes where the story is new (three statements; two for a repeat)."""
     seen_in = set((seen or "").split(","))
     chat, platform, every = scopes(entry.platform, entry.chat_id)
     fresh = [s for s in (chat, platform, every) if s not in seen_in]
-    row_id = conn.execute(
-        "insert into evidence (message_id, platform, chat_id, at, gate, reading, metric, figure, confidence, "
-        "weight, source_kind, source, link, text, in_chat, in_platform, in_all) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [message_id, entry.platform, entry.chat_id, entry.at, entry.gate, entry.reading, entry.metric,
-         entry.figure, entry.confidence, entry.weight, entry.source_kind, entry.source, entry.link, entry.text,
-         int(chat in fresh), int(platform in fresh), int(every in fresh)],
-    ).lastrowid
+    row_id = conn.execute(INSERT_ROW, [
+        message_id, entry.platform, entry.chat_id, entry.at, entry.gate, entry.reading, entry.metric,
+        entry.figure, entry.confidence, entry.weight, entry.source_kind, entry.source, entry.link, entry.text,
+        int(chat in fresh), int(platform in fresh), int(every in fresh)]).lastrowid
     # Every key of the row goes in for every scope, a repeat's too: a story first pasted without a
     # link and later read from a feed with one is then known by either.
     pairs = [(s, k) for s in (chat, platform, every) for k in entry.keys]
     if pairs:
-        conn.execute("insert or ignore into evidence_keys (scope, key, evidence_id) values "
-                     + ", ".join("(?, ?, ?)" for _ in pairs), [v for s, k in pairs for v in (s, k, row_id)])
+        conn.execute(INSERT_KEYS + ", ".join(KEY_VALUES for _ in pairs), [v for s, k in pairs for v in (s, k, row_id)])
     if not fresh:
         return
     day = entry.at[:10]
-    conn.execute(
-        "insert into evidence_daily (scope, day, gate, metric, reading, stories, weight) values "
-        + ", ".join("(?, ?, ?, ?, ?, 1, ?)" for _ in fresh)
-        + " on conflict do update set stories = stories + excluded.stories, weight = weight + excluded.weight",
-        [v for s in fresh for v in (s, day, entry.gate, entry.metric, entry.reading, entry.weight)],
-    )
+    conn.execute(ADD_DAILY + ", ".join(DAILY_VALUES for _ in fresh) + ON_DAILY,
+                 [v for s in fresh for v in (s, day, entry.gate, entry.metric, entry.reading, 1, entry.weight)])
 
 
 def _day(ts: datetime) -> datetime:
