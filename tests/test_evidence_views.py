@@ -104,3 +104,26 @@ def test_app_home_board_counts_every_chat_each_story_once_and_quotes_none(svc: S
     home = home_reply(svc, "slack", "u9", "D9").plain()
     assert "· 30d: 2 for · 0 against" in home.splitlines()[1]
     assert "Alibaba" not in home and "ByteDance" not in home  # u9 pasted nothing: no one's headlines
+
+
+def test_gatebot_evidence_text_json_and_bad_usage(svc: Service, monkeypatch, capsys) -> None:
+    from gatebot import cli
+
+    for text in FOR_1:
+        paste(svc, text)
+    paste(svc, AGAINST_2, chat="c2")
+    monkeypatch.setenv("GATEBOT_DB", str(svc.store.path))
+    capsys.readouterr()
+    assert cli.main(["evidence"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Evidence in every chat, the last 30 days")
+    assert "   1    2        0        0        2" in text and "1.orders    2        0        0" in text
+    assert cli.main(["evidence", "--json", "--gate", "2", "--chat", "c1", "--platform", "telegram"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        '{"gate": 2, "for": 0, "against": 0, "neutral": 0, "stories": 0, "by_metric": {}}')
+    assert cli.main(["evidence", "--json", "--gate", "2", "--platform", "telegram"]) == 0
+    assert '"against": 1' in capsys.readouterr().out
+    for bad in (["--chat", "c1"], ["--days", "0"], ["--gate", "7"]):
+        assert cli.main(["evidence", *bad]) == 2, bad
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gatebot:") and "\n" not in err and "Traceback" not in err
