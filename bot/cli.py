@@ -170,7 +170,8 @@ def cmd_gates(args: argparse.Namespace) -> int:
     from . import answers
 
     _, service = _service()
-    view = answers.load_view(service.store, service.clock())  # the board without a chat's momentum
+    # The board without a chat's momentum, with every chat's 30-day evidence (for operators).
+    view = answers.load_view(service.store, service.clock(), balance=True)
     print(answers.board(service.rules, view, args.lang).plain())
     return EXIT_OK
 
