@@ -102,7 +102,8 @@ async def gates(ctx: Context, args: str) -> Reply:
 
 
 async def gate(ctx: Context, args: str) -> Reply:
-    return answers.gate_card(ctx.deps.rules, ctx.deps.store, args, ctx.language(words_language(args)))
+    return answers.gate_card(ctx.deps.rules, ctx.deps.store, args, ctx.language(words_language(args)),
+                             where=(ctx.platform, ctx.chat_id, ctx.now), reader=ctx.deps.classifier.reader)
 
 
 async def classify(ctx: Context, args: str) -> Reply:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import sqlite_utils
 
 from ..models import Verdict
+from . import evidence
 from .base import MAX_STORED_CHARS, GateView, Rows, StatusChange, StoredMessage, iso, text_key
 
 
@@ -25,18 +27,24 @@ class MessageRows(Rows):
     ) -> tuple[int, str | None]:
         """Store a classified message; return its id and when this chat first saw the same text.
 
-        `source` and `link` are set for feed entries: the feed's title and the entry's link."""
+        `source` and `link` are set for feed entries: the feed's title and the entry's link. A verdict
+        with a gate also goes into the evidence ledger (storage/evidence.py)."""
         key = text_key(text)
         now = iso(self.clock())
+        entry = evidence.entry_for(platform=platform, chat_id=str(chat_id), user_id=str(user_id), at=now,
+                                   text=text, verdict=verdict, source=source, link=link)
+        # The ledger's "which scopes saw this story" rides along "seen before": one statement for both.
+        seen_sql, seen_params = evidence.seen_query(entry) if entry is not None else ("''", [])
         with self.lock:
             # INDEXED BY: left to itself SQLite serves min(created_at) by walking the chat's created_at
             # index, a scan of the chat's whole history on every message (2.4 ms per message at 1,000
             # messages per chat, growing linearly); the text_key index finds the few same-text rows.
-            earlier = self.db.execute(
-                "select min(created_at) from messages indexed by idx_messages_platform_chat_id_text_key_created_at "
+            earlier, seen = self.db.execute(
+                f"select min(created_at), {seen_sql} from messages "
+                "indexed by idx_messages_platform_chat_id_text_key_created_at "
                 "where platform = ? and chat_id = ? and text_key = ?",
-                [platform, chat_id, key],
-            ).fetchone()[0]
+                [*seen_params, platform, chat_id, key],
+            ).fetchone()
             row = {
                 "platform": platform, "chat_id": str(chat_id), "user_id": str(user_id),
                 "text": text[:MAX_STORED_CHARS], "text_len": len(text), "text_key": key, "created_at": now,
@@ -50,7 +58,9 @@ class MessageRows(Rows):
                     f"insert into messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()),
                 ).lastrowid
-        assert row_id is not None  # an insert always has a rowid
+                assert row_id is not None  # an insert always has a rowid
+                if entry is not None:  # a gated verdict: into the evidence ledger, in the same transaction
+                    evidence.record(self.db.conn, entry, int(row_id), seen)
         return int(row_id), earlier
 
     def set_reply_ref(self, message_id: int, reply_ref: str) -> None:
@@ -144,17 +154,28 @@ class MessageRows(Rows):
         return {lang: n for lang, n in rows if lang}
 
     def gate_view(self, platform: str | None, chat_id: str | None, start: str, end: str,
-                  exclude: int | None = None) -> GateView:
+                  exclude: int | None = None, balance: tuple[datetime, datetime] | None = None) -> GateView:
         """What a reply about the gates needs, in one statement: every status an admin set, and (for
-        a chat) its signals per gate in [start, end) without message `exclude`."""
+        a chat) its signals per gate in [start, end) without message `exclude`, and with `balance`
+        the evidence balance over that window (for / against / neutral stories per gate), the chat's
+        or, without a chat, every chat's."""
         sql = ("select 's', gate, status_en, status_zh, since, changed_by, reason from gate_status")
         params: list[object] = []
-        if platform is not None and chat_id is not None:
+        chat = platform is not None and chat_id is not None
+        if chat:
             sql += (" union all select 'm', gate, count(*), '', '', '', '' from messages where platform = ? "
                     "and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 and id != ? group by gate")
             params = [platform, str(chat_id), start, end, -1 if exclude is None else exclude]
+        ledger_sql = ""
+        if balance is not None:  # the chat's, else every chat's (the board is global)
+            scope = evidence.scope_of(platform, str(chat_id)) if chat else "*"
+            ledger_sql, ledger_params = evidence.balance_sql(scope, *balance, head="'b', ", tail=", ''")
+            if ledger_sql:
+                sql += " union all " + ledger_sql
+                params += ledger_params
         with self.lock:
             rows = self.db.execute(sql, params).fetchall()
         statuses = {row[1]: StatusChange(*row[1:]) for row in rows if row[0] == "s"}
         counts = {row[1]: int(row[2]) for row in rows if row[0] == "m"}
-        return GateView(statuses, counts if platform is not None and chat_id is not None else None)
+        balances = evidence.balances([row[1:6] for row in rows if row[0] == "b"]) if balance is not None else None
+        return GateView(statuses, counts if chat else None, balances)
