@@ -9,15 +9,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from ..models import Verdict
 from ..text import fold
-
-if TYPE_CHECKING:  # evidence.py builds on this module
-    from .evidence import Balance
 
 MAX_STORED_CHARS = 200_000  # a message longer than this is stored cut, with its full length noted
 
@@ -71,6 +67,50 @@ class StatusChange:
     since: str
     changed_by: str
     reason: str
+
+
+# The evidence ledger's values (bot/storage/evidence.py): here, beside the views that carry them.
+@dataclass(frozen=True)
+class Tally:
+    stories: int  # distinct stories
+    weight: float  # sum of their confidence weights
+
+
+ZERO = Tally(0, 0.0)
+
+
+@dataclass(frozen=True)
+class Balance:
+    gate: int
+    for_: Tally
+    against: Tally
+    neutral: Tally
+    by_metric: dict[str, dict[str, Tally]]  # metric -> reading -> Tally
+
+    @property
+    def stories(self) -> int:
+        return self.for_.stories + self.against.stories + self.neutral.stories
+
+    def reading(self, name: str) -> Tally:
+        return {"for": self.for_, "against": self.against, "neutral": self.neutral}[name]
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    id: int
+    platform: str
+    chat_id: str
+    at: str
+    gate: int
+    reading: str
+    metric: str
+    figure: str | None
+    confidence: str
+    weight: float
+    source_kind: str
+    source: str
+    link: str | None
+    text: str
 
 
 @dataclass(frozen=True)

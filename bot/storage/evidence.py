@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..models import Verdict
 from ..text import fold
-from .base import Rows, iso
+from .base import Balance, EvidenceItem, Rows, Tally, iso
 
 GATES = (1, 2, 3, 4)
 READINGS = ("for", "against", "neutral")
@@ -48,47 +48,6 @@ _NEAR_TOKEN = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaf
 _TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_cid|mc_eid|spm|from|share_token|ref|ref_src|igshid)$", re.I)
 
 
-@dataclass(frozen=True)
-class Tally:
-    stories: int  # distinct stories
-    weight: float  # sum of their confidence weights
-
-
-ZERO = Tally(0, 0.0)
-
-
-@dataclass(frozen=True)
-class Balance:
-    gate: int
-    for_: Tally
-    against: Tally
-    neutral: Tally
-    by_metric: dict[str, dict[str, Tally]]  # metric -> reading -> Tally
-
-    @property
-    def stories(self) -> int:
-        return self.for_.stories + self.against.stories + self.neutral.stories
-
-    def reading(self, name: str) -> Tally:
-        return {"for": self.for_, "against": self.against, "neutral": self.neutral}[name]
-
-
-@dataclass(frozen=True)
-class EvidenceItem:
-    id: int
-    platform: str
-    chat_id: str
-    at: str
-    gate: int
-    reading: str
-    metric: str
-    figure: str | None
-    confidence: str
-    weight: float
-    source_kind: str
-    source: str
-    link: str | None
-    text: str
 
 
 def normalise_link(url: str) -> str:
