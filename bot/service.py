@@ -190,7 +190,8 @@ HOME_LOOKBACK = 20_000  # newest messages searched for them: the query stays bou
 HOME_CHATS = 10  # chats with settings of their own shown
 
 
-def home_reply(service: Service, platform: str, user_id: str, chat_id: str) -> Reply:
+def home_reply(service: Service, platform: str, user_id: str, chat_id: str,
+               chat_filter: Callable[[str], bool] | None = None) -> Reply:
     """A person's own page (Slack's App Home): the board with every chat's evidence balance, their
     latest verdicts, and the chats of the platform whose settings differ from the defaults, in the
     language of their direct chat `chat_id`."""
@@ -198,7 +199,10 @@ def home_reply(service: Service, platform: str, user_id: str, chat_id: str) -> R
     lang = ctx.language()
     store, rules = service.store, service.rules
     recent = store.recent_verdicts_of(platform, user_id, HOME_LOOKBACK, HOME_RECENT)
-    chats = store.customised_chats(platform, iso(ctx.now), HOME_CHATS)
+    # `chat_filter`: where one platform serves several workspaces, only the viewer's own chats.
+    chats = store.customised_chats(platform, iso(ctx.now), HOME_CHATS if chat_filter is None else HOME_CHATS * 20)
+    if chat_filter is not None:
+        chats = [row for row in chats if chat_filter(str(row[0]))][:HOME_CHATS]
     # The board with every chat's evidence of the last 30 days: the board is global, and so are its
     # counts (numbers of stories only; no chat's messages are shown).
     reply = answers.board(rules, answers.load_view(store, ctx.now, balance=True), lang)

@@ -282,7 +282,7 @@ class SlackAdapter:
         @app.event("app_home_opened")
         async def on_home_opened(event: dict, context: Any) -> None:
             self._track()
-            await self._as_job(context, lambda: slack_reach.home_opened(self, event))
+            await self._as_job(context, lambda: slack_reach.home_opened(self, event, context))
 
         if self.oauth is not None:  # before the catch-all below: bolt runs the first listener that matches
             self.oauth.register_revocations(app, self._as_job)

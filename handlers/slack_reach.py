@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from gatebot.reply import Block, Reply, label
@@ -85,7 +86,21 @@ async def post_in_thread(self: Any, body: dict, respond: Any) -> None:
     except Exception:  # noqa: BLE001
         log.exception("slack: posting a verdict in its thread failed")
 
-async def home_opened(self: Any, event: dict) -> None:
+def _same_workspace(self: Any, context: Any) -> Callable[[str], bool] | None:
+    """With Add to Slack, one workspace's Home lists only its own channels' settings."""
+    if getattr(self, "oauth", None) is None:
+        return None  # one bot token, one workspace: every channel is the viewer's
+    get = (lambda key: context.get(key)) if context is not None else (lambda key: None)
+    here = (str(get("enterprise_id") or ""), str(get("team_id") or ""))
+    chats = self.oauth.installations
+
+    def same(chat_id: str) -> bool:
+        seen = chats.chat_workspace(chat_id)
+        return seen is not None and (seen[1] == here[1] if here[1] else seen[0] == here[0])
+    return same
+
+
+async def home_opened(self: Any, event: dict, context: Any = None) -> None:
     """The Home tab: the board, the viewer's latest verdicts and the workspace's settings, published
     (views.publish) when the tab is opened, at most once a minute per person."""
     try:
@@ -98,7 +113,8 @@ async def home_opened(self: Any, event: dict) -> None:
         if len(self._home_seen) >= HOME_MEMORY:  # forget who opened it longer ago than a minute
             self._home_seen = {u: t for u, t in self._home_seen.items() if now - t < HOME_EVERY}
         self._home_seen[user] = now
-        reply = home_reply(self.service, PLATFORM, user, str(event.get("channel") or ""))
+        reply = home_reply(self.service, PLATFORM, user, str(event.get("channel") or ""),
+                           chat_filter=_same_workspace(self, context))
         await self.client.views_publish(user_id=user, view={"type": "home", "blocks": render_blocks(reply)})
     except Exception as exc:  # noqa: BLE001
         log.warning("slack: publishing App Home failed: %s", api_error(exc),

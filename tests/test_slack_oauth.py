@@ -327,3 +327,28 @@ def test_the_manifest_asks_for_the_scopes_the_install_link_asks_for():
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
     assert manifest["oauth_config"]["redirect_urls"] == ["https://gatebot.example.com/slack/oauth_redirect"]
     assert {"app_uninstalled", "tokens_revoked"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+
+
+@pytest.mark.slow
+def test_app_home_lists_only_the_viewers_own_workspace_channels(oauth):
+    from gatebot import chatsettings
+
+    async def body(site: Site):
+        await site.install(ALPHA)
+        await site.install(BETA)
+        # each workspace's channel is seen once (a pasted headline), then given a setting of its own
+        await site.event(ALPHA, pasted(ALPHA, HEADLINE, "1700000201.000100", "C0ALPHA01"), "EvA1")
+        await site.event(BETA, pasted(BETA, HEADLINE, "1700000202.000100", "C0BETA001"), "EvB1")
+        await site.fake.wait_for("chat.postMessage", 2)
+        chatsettings.save(site.service.store, "slack", "C0ALPHA01", "U0ADMIN01", mode="mention")
+        chatsettings.save(site.service.store, "slack", "C0BETA001", "U0ADMIN01", mode="quiet")
+        home = {"type": "app_home_opened", "user": "U0READER1", "channel": "D0READER1", "tab": "home",
+                "event_ts": f"{time.time():.6f}"}
+        assert await site.event(BETA, home, "EvB2") == 200
+        (call,) = await site.fake.wait_for("views.publish")
+        assert call.auth == f"Bearer {BETA.bot_token}"
+        text = json.dumps(site.fake.views["U0READER1"]["blocks"], ensure_ascii=False)
+        assert "C0BETA001" in text
+        assert "C0ALPHA01" not in text  # another workspace's channel is not this one's business
+
+    oauth(body)
