@@ -21,6 +21,7 @@ from .cli_common import judge_with_store as _judge_with_store
 from .cli_common import open_service as _service
 from .cli_common import rules_and_classifier as _rules_and_classifier
 from .cli_ops import (
+    add_proposal_parsers,
     cmd_backup,
     cmd_chart,
     cmd_digest,
@@ -435,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who changed it (default: cli:<login>)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the printed confirmation")
     p.set_defaults(func=cmd_status_set)
+    add_proposal_parsers(status_sub)
 
     p = sub.add_parser("run", help="run the chat adapters whose credentials are set")
     p.set_defaults(func=cmd_run)

@@ -93,9 +93,9 @@ class Example(_Strict):
 
     @model_validator(mode="after")
     def _within(self) -> Example:
-        for item in (*self.evidence, *self.expect):
-            if item.day > self.days:
-                raise ValueError(f"day {item.day} is after the example's {self.days} days")
+        for day in [i.day for i in self.evidence] + [e.day for e in self.expect]:
+            if day > self.days:
+                raise ValueError(f"day {day} is after the example's {self.days} days")
         return self
 
 
