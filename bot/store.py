@@ -4,7 +4,8 @@ concern (bot/storage/: messages, caches, statuses and votes, events, digests).
 Tables: messages (every classified message and its verdict), gate_status and gate_status_history
 (the living board), feedback (votes on verdicts), subscriptions (digests), processed_events
 (idempotency for platforms that re-send events), chat_settings (how the bot behaves per chat),
-inbox (bot/inbox.py), feeds (bot/feedstore.py), schema_migrations. The schema is created and migrated
+inbox (bot/inbox.py), feeds (bot/feedstore.py), evidence, evidence_keys and evidence_daily (the
+evidence ledger, bot/storage/evidence.py), schema_migrations. The schema is created and migrated
 on open (bot/storage/schema.py).
 """
 
@@ -32,17 +33,18 @@ from .storage.base import (
 from .storage.caches import CacheRows
 from .storage.digests import DigestRows
 from .storage.events import EventRows
+from .storage.evidence import Balance, EvidenceItem, EvidenceRows, Tally
 from .storage.messages import MessageRows
 from .storage.schema import MIGRATIONS
 from .storage.statuses import StatusRows
 from .storage.trends import TrendRows
 from .storage.weekly import WeeklyRows
 
-__all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "GateView", "StatusChange", "Store", "StoredMessage", "database_problem",
+__all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "Balance", "EvidenceItem", "GateView", "Tally", "StatusChange", "Store", "StoredMessage", "database_problem",
            "iso", "text_key", "utcnow"]
 
 
-class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows):
+class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, EvidenceRows):
     """All reads and writes of gatebot's state. Safe to share across threads of one process."""
 
     def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):

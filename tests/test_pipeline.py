@@ -174,6 +174,8 @@ def test_statements_per_pasted_group_headline_and_per_gates(service: Service) ->
 
     statements = _count(service, paste)
     assert reply is not None and reply.kind == "verdict"  # a group headline that is answered
-    assert len(statements) <= 4, statements
+    # 4 before the evidence ledger; it adds 3 inside the message's transaction (the ledger row, its story
+    # keys, the daily aggregates /gate reads); its "seen in which scopes" rides along "seen before".
+    assert len(statements) <= 7, statements
     gates = _count(service, lambda: asyncio.run(service.ahandle_command("slack", "C1", "U1", "gates")))
     assert len(gates) <= 3, gates

@@ -7,6 +7,7 @@ import json
 import sqlite_utils
 
 from ..models import Verdict
+from . import evidence
 from .base import MAX_STORED_CHARS, GateView, Rows, StatusChange, StoredMessage, iso, text_key
 
 
@@ -25,18 +26,24 @@ class MessageRows(Rows):
     ) -> tuple[int, str | None]:
         """Store a classified message; return its id and when this chat first saw the same text.
 
-        `source` and `link` are set for feed entries: the feed's title and the entry's link."""
+        `source` and `link` are set for feed entries: the feed's title and the entry's link. A verdict
+        with a gate also goes into the evidence ledger (storage/evidence.py)."""
         key = text_key(text)
         now = iso(self.clock())
+        entry = evidence.entry_for(platform=platform, chat_id=str(chat_id), user_id=str(user_id), at=now,
+                                   text=text, verdict=verdict, source=source, link=link)
+        # The ledger's "which scopes saw this story" rides along "seen before": one statement for both.
+        seen_sql, seen_params = evidence.seen_query(entry) if entry is not None else ("''", [])
         with self.lock:
             # INDEXED BY: left to itself SQLite serves min(created_at) by walking the chat's created_at
             # index, a scan of the chat's whole history on every message (2.4 ms per message at 1,000
             # messages per chat, growing linearly); the text_key index finds the few same-text rows.
-            earlier = self.db.execute(
-                "select min(created_at) from messages indexed by idx_messages_platform_chat_id_text_key_created_at "
+            earlier, seen = self.db.execute(
+                f"select min(created_at), {seen_sql} from messages "
+                "indexed by idx_messages_platform_chat_id_text_key_created_at "
                 "where platform = ? and chat_id = ? and text_key = ?",
-                [platform, chat_id, key],
-            ).fetchone()[0]
+                [*seen_params, platform, chat_id, key],
+            ).fetchone()
             row = {
                 "platform": platform, "chat_id": str(chat_id), "user_id": str(user_id),
                 "text": text[:MAX_STORED_CHARS], "text_len": len(text), "text_key": key, "created_at": now,
@@ -50,7 +57,9 @@ class MessageRows(Rows):
                     f"insert into messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()),
                 ).lastrowid
-        assert row_id is not None  # an insert always has a rowid
+                assert row_id is not None  # an insert always has a rowid
+                if entry is not None:  # a gated verdict: into the evidence ledger, in the same transaction
+                    evidence.record(self.db.conn, entry, int(row_id), seen)
         return int(row_id), earlier
 
     def set_reply_ref(self, message_id: int, reply_ref: str) -> None:

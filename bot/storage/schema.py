@@ -240,6 +240,27 @@ def _m8_chat_settings(db: sqlite_utils.Database) -> None:
     db.execute("drop index if exists idx_messages_platform_chat_id_text_key")
 
 
+def _m9_evidence(db: sqlite_utils.Database) -> None:
+    # The evidence ledger (bot/storage/evidence.py): one row per gated verdict, in_* = counted in the
+    # chat / platform / every-chat scope (its story was new there).
+    db.execute(
+        "create table evidence (id integer primary key, message_id integer, platform text not null, "
+        "chat_id text not null, at text not null, gate integer not null, reading text not null, "
+        "metric text not null, figure text, confidence text not null, weight real not null, "
+        "source_kind text not null, source text not null, link text, text text not null, "
+        "in_chat integer not null, in_platform integer not null, in_all integer not null)")
+    # A chat's items, sources and partial days; every chat's by gate and time.
+    db.execute("create index idx_evidence_chat on evidence (platform, chat_id, gate, at)")
+    db.execute("create index idx_evidence_gate on evidence (gate, at)")
+    # Story keys (link or near-duplicate text) seen per scope: a story counts once per scope.
+    db.execute("create table evidence_keys (scope text not null, key text not null, evidence_id integer, "
+               "primary key (scope, key)) without rowid")
+    # Counted stories per scope, day, gate, metric and reading, kept up to date on insert.
+    db.execute("create table evidence_daily (scope text not null, day text not null, gate integer not null, "
+               "metric text not null, reading text not null, stories integer not null, weight real not null, "
+               "primary key (scope, day, gate, metric, reading)) without rowid")
+
+
 def _m10_proposals(db: sqlite_utils.Database) -> None:
     # Status proposals (bot/proposals.py): each one made, the chats that receive them, one claimed
     # post per proposal and chat, and each gate's step on the ladder (rules/ladder.yaml).
@@ -290,5 +311,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0006_feeds", _m6_feeds),
     ("0007_inbox", _m7_inbox),
     ("0008_chat_settings", _m8_chat_settings),
+    ("0009_evidence", _m9_evidence),
     ("0010_proposals", _m10_proposals),
 ]
