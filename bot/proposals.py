@@ -82,15 +82,16 @@ def current_steps(service: Service) -> dict[int, int]:
 
 
 def gate_evidence(service: Service, gate: int, start: datetime, end: datetime) -> GateEvidence:
-    """Both sides of a gate's evidence over [start, end), every chat counted."""
+    """Both sides of a gate's evidence over [start, end), every chat counted: distinct stories
+    weighed by the ladder's confidence weights, and distinct sources."""
     ladder, store = ladder_of(service.rules), service.store
-    s, e = iso(start), iso(end)
+    counts = rows(service).stories_by_confidence(gate, iso(start), iso(end))
+    weights = ladder.thresholds.weights
     sides = {}
     for reading in ("for", "against"):
-        items = store.evidence_items(gate, s, e, reading=reading, limit=None)
-        weights = ladder.thresholds.weights
-        sides[reading] = Side(len(items), sum(weights.of(i.confidence) for i in items),
-                              store.evidence_sources(gate, s, e, reading=reading))
+        mine = {conf: n for (r, conf), n in counts.items() if r == reading}
+        sides[reading] = Side(sum(mine.values()), sum(n * weights.of(conf) for conf, n in mine.items()),
+                              store.evidence_sources(gate, start, end, reading=reading) if mine else 0)
     return GateEvidence(gate, sides["for"], sides["against"])
 
 
@@ -160,10 +161,11 @@ async def post_pending(service: Service, senders: Mapping[str, Any], run_id: str
 
 async def proposals_tick(service: Service, senders: Mapping[str, Any], run_id: str,
                          now: datetime | None = None) -> list[tuple[int, str, str, str]]:
-    """One pass: decide (the counting runs off the event loop), then post."""
+    """One pass: decide, then post. Deciding is a few indexed counts per gate (the ledger's gate and
+    time index), cheap enough for the loop every few minutes."""
     if service.rules.ladder is None:
         return []
-    await asyncio.to_thread(check, service, now or service.clock())
+    check(service, now or service.clock())
     return await post_pending(service, senders, run_id)
 
 
@@ -202,7 +204,7 @@ def gate_title(service: Service, gate: int, lang: str) -> str:
 def quoted_items(service: Service, row: dict, platform: str, chat_id: str) -> list[str]:
     """The proposal's strongest evidence that may be shown in this chat: its own and feeds'."""
     reading = READING_OF[row["direction"]]
-    store, gate, s, e = service.store, row["gate"], row["window_start"], row["window_end"]
+    store, gate, s, e = service.store, row["gate"], _ts(row["window_start"]), _ts(row["window_end"])
     seen: set[str] = set()
     out = []
     for items in (store.evidence_items(gate, s, e, platform=platform, chat_id=chat_id, reading=reading, limit=QUOTED),

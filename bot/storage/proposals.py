@@ -82,6 +82,17 @@ class ProposalRows(Rows):
                 [status, by, iso(self.clock()), proposal_id])
             return cur.rowcount == 1
 
+    # ------------------------------------------------------------------ evidence, as the ladder weighs it
+
+    def stories_by_confidence(self, gate: int, start: str, end: str) -> dict[tuple[str, str], int]:
+        """(reading, confidence) -> distinct stories of a gate in [start, end) across every chat (the
+        ledger's every-chat count), so the ladder can weigh them by its own confidence weights."""
+        with self.lock:
+            rows = self.db.execute(
+                "select reading, confidence, count(*) from evidence where gate = ? and at >= ? and at < ? "
+                "and in_all = 1 and reading in ('for', 'against') group by 1, 2", [gate, start, end]).fetchall()
+        return {(reading, confidence): int(n) for reading, confidence, n in rows}
+
     # ------------------------------------------------------------------ the ladder
 
     def gate_step(self, gate: int) -> dict | None:
