@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from fakes.telegram_api import TOKEN, FakeTelegram, check_html
 from gatebot import proposals
@@ -20,7 +21,6 @@ from gatebot.service import Message, Service
 from gatebot.settings import Settings
 from test_manners_slack import BOSS, CHANNEL, MEMBER, SECRET, Bot, buttons
 from test_manners_slack import TOKEN as SLACK_TOKEN
-from test_manners_slack import clock  # noqa: F401 - the Slack app's clock
 from test_manners_slack import slack as slack_app  # noqa: F401 - the fixture runs the real app
 from test_manners_telegram import GROUP, Clock, make_service, rows, run, say, user
 from test_proposals import ADOPTION, T0
@@ -28,13 +28,19 @@ from test_proposals import ADOPTION, T0
 ADMIN_ID = 555  # in GATEBOT_ADMINS as telegram:555; its direct chat has the same id
 
 
-async def fill(service: Service, clock: Clock, platform: str, chat: str, days: int = 18) -> None:
+@pytest.fixture
+def clock() -> Clock:
+    """The Slack app's clock (the `slack` fixture asks for it)."""
+    return Clock(T0)
+
+
+async def fill(service: Service, now: Clock, platform: str, chat: str, days: int = 18) -> None:
     """Nine adoption headlines pasted over `days` by three readers, the clock moving on."""
-    start = clock.now
+    start = now.now
     for i, text in enumerate(ADOPTION[:9]):
-        clock.now = start + timedelta(days=i * days / 9)
+        now.now = start + timedelta(days=i * days / 9)
         await service.ahandle_message(Message(platform, chat, f"reader{i % 3}", text))
-    clock.now = start + timedelta(days=days)
+    now.now = start + timedelta(days=days)
 
 
 @contextlib.asynccontextmanager
@@ -49,8 +55,7 @@ async def telegram_bot(service: Service, fake: FakeTelegram) -> AsyncIterator[te
         await adapter.stop()
 
 
-def test_telegram_proposal_buttons(rules: RuleSet, classifier: Classifier, tmp_path: Path) -> None:
-    clock = Clock(T0)
+def test_telegram_proposal_buttons(rules: RuleSet, classifier: Classifier, tmp_path: Path, clock: Clock) -> None:
     service = make_service(rules, classifier, tmp_path / "tg.db", clock, admins=frozenset({f"telegram:{ADMIN_ID}"}))
 
     async def scenario() -> None:
@@ -110,8 +115,7 @@ def test_slack_proposal_buttons(slack_app, tmp_path: Path) -> None:  # noqa: F81
         refused = await bot.command("/proposals", "on", user=MEMBER)
         assert refused["response_type"] == "ephemeral" and "only the bot's admins" in refused["text"]
         assert "on here" in (await bot.command("/proposals", "on", user=BOSS))["text"]
-        clock = service.clock
-        await fill(service, clock, "slack", CHANNEL)  # type: ignore[arg-type]
+        await fill(service, service.clock, "slack", CHANNEL)  # type: ignore[arg-type]
         settings = Settings(slack_bot_token=SLACK_TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
                             slack_api_url=bot.fake.base_url)
         sender = slack.build(service, settings, web.Application())  # what `gatebot run` sends through
