@@ -1,7 +1,7 @@
 """The replies about gates: a verdict (full or compact), the board, one gate's card, a vote tally.
 
-Plain functions of the rules, a verdict and a `GateView` (statuses and a chat's momentum, read in
-one query by the caller); nothing here reads the store.
+Plain functions of the rules, a verdict and a `GateView` (statuses, a chat's momentum and evidence
+balance, read in one query by the caller); only the loaders and the gate card read the store.
 """
 
 from __future__ import annotations
@@ -14,20 +14,105 @@ from .models import Verdict
 from .reading import Reader, reading_blocks
 from .reply import Block, Choice, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
-from .store import GateView, Store, iso
+from .store import Balance, EvidenceItem, GateView, Store, iso
 
 VOTE_CHOICES = ("right", "1", "2", "3", "4", "0")
 MOMENTUM_WINDOW = timedelta(days=7)
+EVIDENCE_WINDOW = timedelta(days=30)  # /gate N and /gates: this chat's evidence, against the 30 days before
+EVIDENCE_ITEMS = 5
 _OFF_TERMS: dict[int, frozenset[str]] = {}
 
 
 def load_view(
-    store: Store, now: datetime, platform: str | None = None, chat_id: str | None = None, exclude: int | None = None
+    store: Store, now: datetime, platform: str | None = None, chat_id: str | None = None, exclude: int | None = None,
+    balance: bool | None = None,
 ) -> GateView:
-    """Statuses and (for a chat) its signals of the last 7 days, `exclude` being the message answered."""
+    """Statuses and (for a chat) its signals of the last 7 days, `exclude` being the message answered,
+    and the evidence balance of the last 30 days when `balance` (by default: a chat's board, with no
+    message being answered; without a chat, every chat's), all in one statement."""
+    end = now + timedelta(seconds=1)
+    with_balance = (exclude is None and chat_id is not None) if balance is None else balance
     return store.gate_view(
-        platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(now + timedelta(seconds=1)), exclude=exclude
+        platform, chat_id, iso(now - MOMENTUM_WINDOW), iso(end), exclude=exclude,
+        balance=(end - EVIDENCE_WINDOW, end) if with_balance else None,
     )
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """One gate's evidence in one chat: the last 30 days, the 30 before, the strongest items."""
+
+    current: Balance
+    previous: Balance
+    items: list[EvidenceItem]
+
+
+def load_gate_evidence(store: Store, now: datetime, platform: str, chat_id: str, gate: int) -> GateEvidence:
+    end = now + timedelta(seconds=1)
+    start = end - EVIDENCE_WINDOW
+    current = store.evidence_balance(start, end, platform=platform, chat_id=chat_id)[gate]
+    previous = store.evidence_balance(start - EVIDENCE_WINDOW, start, platform=platform, chat_id=chat_id)[gate]
+    items = store.evidence_items(gate, start, end, platform=platform, chat_id=chat_id, limit=EVIDENCE_ITEMS)
+    return GateEvidence(current, previous, items)
+
+
+def metric_name(metric: str, lang: str, reader: Reader | None) -> str:
+    """A checklist metric as the replies name it (rules/readings.yaml), else its key."""
+    names = reader.names if reader is not None else None
+    name = names.metric.get(metric) if names is not None else None
+    return (name.zh if lang == "zh" else name.en) if name is not None else metric
+
+
+def reading_name(reading: str, lang: str, reader: Reader | None) -> str:
+    names = reader.names if reader is not None else None
+    name = names.reading.get(reading) if names is not None else None
+    return (name.zh if lang == "zh" else name.en) if name is not None else reading
+
+
+def tally_line(balance: Balance, lang: str) -> str:
+    return label("evidence_line", lang, for_=balance.for_.stories, against=balance.against.stories,
+                 neutral=balance.neutral.stories)
+
+
+def signed(n: int) -> str:
+    return f"+{n}" if n > 0 else f"−{-n}" if n < 0 else "±0"
+
+
+def evidence_blocks(ev: GateEvidence, lang: str, reader: Reader | None) -> list[Block]:
+    """/gate N's account of this chat's evidence: the balance, per metric, the change from the 30
+    days before, and the strongest items (quoted text, escaped, with their links)."""
+    cur, prev = ev.current, ev.previous
+    blocks = [Block(kind="field", label=label("evidence_heading", lang),
+                    text=tally_line(cur, lang) if cur.stories else label("evidence_none", lang))]
+    if not cur.stories and not prev.stories:
+        return blocks
+    if cur.by_metric:
+        blocks.append(Block(kind="list", label=label("evidence_by_metric", lang), items=[
+            label("evidence_metric_line", lang, metric=metric_name(m, lang, reader),
+                  line=tally_line(Balance(cur.gate, t["for"], t["against"], t["neutral"], {}), lang))
+            for m, t in cur.by_metric.items()]))
+    blocks.append(Block(kind="field", label=label("evidence_change", lang), text=label(
+        "evidence_change_line", lang, for_=signed(cur.for_.stories - prev.for_.stories),
+        against=signed(cur.against.stories - prev.against.stories),
+        neutral=signed(cur.neutral.stories - prev.neutral.stories), before=tally_line(prev, lang))))
+    if ev.items:
+        blocks.append(Block(kind="list", label=label("evidence_items", lang), user_text=True, items=[
+            evidence_item_line(item, lang, reader) for item in ev.items]))
+    return blocks
+
+
+def evidence_item_line(item: EvidenceItem, lang: str, reader: Reader | None) -> str:
+    """"headline · evidence for · $5.6B · source · link" (the headline, figure and source are users' or
+    feeds' words: the block carrying it is escaped)."""
+    words = " ".join(w for w in item.text.split() if not w.lower().startswith(("http://", "https://")))
+    parts = [cut(words or item.text, 140), reading_name(item.reading, lang, reader)]
+    if item.figure:
+        parts.append(item.figure)
+    if item.source_kind in ("feed", "link"):
+        parts.append(cut(item.source, 60))
+    if item.link:
+        parts.append(item.link[:300])
+    return " · ".join(parts)
 
 
 def rule_text(text: str, lang: str) -> str:
@@ -260,6 +345,9 @@ def board(rules: RuleSet, view: GateView, lang: str) -> Reply:
         line = label("board_line", lang, n=gate.number, name=gate.name.get(lang), status=status_text(gate, lang, view))
         if view.momentum is not None:
             line += label("momentum_board", lang, n=view.momentum.get(gate.number, 0))
+        if view.balance is not None and gate.number in view.balance:
+            b = view.balance[gate.number]
+            line += label("evidence_board", lang, for_=b.for_.stories, against=b.against.stories)
         blocks.append(Block(kind="text", text=line))
     src = rules.source
     blocks.append(
@@ -268,8 +356,10 @@ def board(rules: RuleSet, view: GateView, lang: str) -> Reply:
     return Reply(kind="board", lang=lang, blocks=blocks)
 
 
-def gate_card(rules: RuleSet, store: Store, name: str, lang: str) -> Reply:
-    """One gate: definition, metrics, status (and the previous one), risk warning."""
+def gate_card(rules: RuleSet, store: Store, name: str, lang: str, *,
+              where: tuple[str, str, datetime] | None = None, reader: Reader | None = None) -> Reply:
+    """One gate: definition, metrics, status (and the previous one), risk warning, and with `where`
+    (platform, chat, now) the chat's evidence of the last 30 days."""
     if not name:
         return Reply(kind="error", lang=lang, blocks=[Block(kind="text", text=label("gate_usage", lang))])
     gate = rules.gate_by_name(name)
@@ -313,6 +403,9 @@ def gate_card(rules: RuleSet, store: Store, name: str, lang: str) -> Reply:
                 )
             )
     blocks.append(Block(kind="field", label=label("risk", lang), text=rule_text(gate.risk.get(lang), lang)))
+    if where is not None:
+        platform, chat_id, now = where
+        blocks += evidence_blocks(load_gate_evidence(store, now, platform, chat_id, gate.number), lang, reader)
     return Reply(kind="gate", lang=lang, blocks=blocks)
 
 

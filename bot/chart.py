@@ -1,7 +1,8 @@
 """The week at a glance: signals per gate per day as a PNG, for /trend and the weekly digest.
 
-One panel per gate, a stacked bar per day (high, medium, low confidence; pasted messages and feed
-entries alike), a dashed line on each day a gate's status changed. Rendered with matplotlib's Agg
+One panel per gate, a stacked bar per day split by what the signals read (evidence for the gate
+opening, against it, neutral; pasted messages and feed entries alike), a dashed line on each day a
+gate's status changed. Rendered with matplotlib's Agg
 backend through Figure/FigureCanvasAgg (no pyplot, no display, no global figure state).
 
 Chinese labels need a CJK font. A small subset of Noto Sans CJK SC (SIL Open Font License) holding
@@ -18,7 +19,7 @@ import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -35,12 +36,13 @@ log = logging.getLogger("gatebot.chart")
 FONT_FILE = Path(__file__).resolve().parent / "fonts" / "gatebot-chart-cjk.otf"
 FONT_FAMILY = "Gatebot Chart CJK"
 CONFIDENCES = ("high", "medium", "low")
-COLOURS = {"high": "#1f3a5f", "medium": "#4f7cac", "low": "#a9c4e0"}
+READINGS = ("for", "against", "neutral")
+COLOURS = {"for": "#2e7d32", "against": "#c62828", "neutral": "#b0b0b0"}
 CHANGE_COLOUR = "#c0392b"
 PERIODS = {"7d": 7, "30d": 30, "7": 7, "30": 30, "week": 7, "month": 30}
 # Every label the chart itself draws (the font subset must cover their Chinese wording).
-CHART_LABELS = ("chart_title", "chart_subtitle", "chart_conf_high", "chart_conf_medium", "chart_conf_low",
-                "chart_status_change", "chart_signals")
+CHART_LABELS = ("chart_title", "chart_subtitle", "evidence_chart_for", "evidence_chart_against",
+                "evidence_chart_neutral", "chart_status_change", "chart_signals")
 _LOCK = threading.Lock()  # matplotlib's font caches are not made for concurrent renders
 _READS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gatebot-trend")  # trend counts (aload_trend)
 
@@ -54,6 +56,7 @@ class Trend:
     fed: int
     changes: list[tuple[int, int]]  # (gate, index into days) of status changes
     zone: str
+    readings: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # gate -> reading -> signals per day
 
     @property
     def total(self) -> int:
@@ -91,13 +94,15 @@ def count_trend(signals: list[tuple], changes: list[tuple], days: int, now: date
     first = today - timedelta(days=days - 1)
     day_list = [first + timedelta(days=i) for i in range(days)]
     counts = {g: {c: [0] * days for c in CONFIDENCES} for g in gates}
+    readings = {g: {r: [0] * days for r in READINGS} for g in gates}
     pasted = fed = 0
-    for hour, gate, confidence, from_feed, n in signals:
+    for hour, gate, confidence, from_feed, reading, n in signals:
         ts = datetime.fromisoformat(hour + ":00:00+00:00").astimezone(zone)
         index = (ts.date() - first).days
         if not 0 <= index < days or gate not in counts:
             continue
         counts[gate][confidence if confidence in CONFIDENCES else "low"][index] += n
+        readings[gate][reading if reading in READINGS else "neutral"][index] += n
         if from_feed:
             fed += n
         else:
@@ -107,7 +112,7 @@ def count_trend(signals: list[tuple], changes: list[tuple], days: int, now: date
         index = (datetime.fromisoformat(since).astimezone(zone).date() - first).days
         if 0 <= index < days:
             marks.append((gate, index))
-    return Trend(day_list, counts, pasted, fed, marks, getattr(zone, "key", None) or "UTC")
+    return Trend(day_list, counts, pasted, fed, marks, getattr(zone, "key", None) or "UTC", readings)
 
 
 # --------------------------------------------------------------------------- fonts
@@ -187,9 +192,9 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
         axes = fig.subplots(len(gates), 1, sharex=True, squeeze=False)[:, 0]
         for ax, gate in zip(axes, gates, strict=True):
             bottom = [0] * days
-            for conf in CONFIDENCES:
-                values = trend.counts[gate][conf]
-                ax.bar(x, values, bottom=bottom, color=COLOURS[conf], width=0.8, linewidth=0)
+            for reading in READINGS:
+                values = trend.readings.get(gate, {}).get(reading, [0] * days)
+                ax.bar(x, values, bottom=bottom, color=COLOURS[reading], width=0.8, linewidth=0)
                 bottom = [b + v for b, v in zip(bottom, values, strict=True)]
             for changed_gate, index in trend.changes:
                 if changed_gate == gate:
@@ -208,7 +213,7 @@ def _render(trend: Trend, gate_names: dict[int, str], lang: str) -> bytes:
         fig.text(0.01, 0.935, label("chart_subtitle", lang, start=trend.days[0].isoformat(),
                                     end=trend.days[-1].isoformat(), tz=trend.zone, pasted=trend.pasted,
                                     fed=trend.fed), fontsize=9, color="#555555")
-        handles: list[Artist] = [Patch(color=COLOURS[c], label=label(f"chart_conf_{c}", lang)) for c in CONFIDENCES]
+        handles: list[Artist] = [Patch(color=COLOURS[r], label=label(f"evidence_chart_{r}", lang)) for r in READINGS]
         handles.append(Line2D([0], [0], color=CHANGE_COLOUR, linestyle="--", label=label("chart_status_change", lang)))
         fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
         fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.1, hspace=0.55)
@@ -227,6 +232,8 @@ def trend_reply(trend: Trend, names: GateNames, lang: str) -> Reply:
     days = len(trend.days)
     image = render_png(trend, names, lang)
     lines = [label("trend_line", lang, gate=label("gate", lang, n=n, name=v[lang]), n=trend.per_gate(n))
+             + label("evidence_trend", lang, for_=sum(trend.readings.get(n, {}).get("for", [])),
+                     against=sum(trend.readings.get(n, {}).get("against", [])))
              for n, v in names.items()]
     blocks = [Block(kind="heading", text=label("chart_title", lang, days=days)),
               Block(kind="text", text=label("trend_subtitle", lang, start=trend.days[0].isoformat(),

@@ -20,6 +20,7 @@ from .cli_common import judge_for as _judge
 from .cli_common import judge_with_store as _judge_with_store
 from .cli_common import open_service as _service
 from .cli_common import rules_and_classifier as _rules_and_classifier
+from .cli_evidence import add_parser as add_evidence_parser
 from .cli_ops import (
     add_proposal_parsers,
     cmd_backup,
@@ -170,7 +171,8 @@ def cmd_gates(args: argparse.Namespace) -> int:
     from . import answers
 
     _, service = _service()
-    view = answers.load_view(service.store, service.clock())  # the board without a chat's momentum
+    # The board without a chat's momentum, with every chat's 30-day evidence (for operators).
+    view = answers.load_view(service.store, service.clock(), balance=True)
     print(answers.board(service.rules, view, args.lang).plain())
     return EXIT_OK
 
@@ -437,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the printed confirmation")
     p.set_defaults(func=cmd_status_set)
     add_proposal_parsers(status_sub)
+
+    add_evidence_parser(sub)
 
     p = sub.add_parser("run", help="run the chat adapters whose credentials are set")
     p.set_defaults(func=cmd_run)

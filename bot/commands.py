@@ -104,7 +104,8 @@ async def gates(ctx: Context, args: str) -> Reply:
 
 async def gate(ctx: Context, args: str) -> Reply:
     lang = ctx.language(words_language(args))
-    card = answers.gate_card(ctx.deps.rules, ctx.deps.store, args, lang)
+    card = answers.gate_card(ctx.deps.rules, ctx.deps.store, args, lang,
+                             where=(ctx.platform, ctx.chat_id, ctx.now), reader=ctx.deps.classifier.reader)
     shown = ctx.deps.rules.gate_by_name(args) if card.kind == "gate" else None
     accepted = proposals.accepted_line(ctx.deps, shown.number, lang) if shown else None
     if shown and accepted:  # the status an accepted proposal set: who accepted it, on how many signals

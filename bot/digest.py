@@ -23,7 +23,7 @@ from . import chatsettings
 from .context import chat_majority, decide_language
 from .reply import Block, Reply, label, zh_text
 from .ruleset import Gate, RuleSet
-from .store import Store, iso, text_key
+from .store import Balance, Store, iso, text_key
 from .text import detect_language
 from .timing import next_due, parse_hhmm, resolve_zone
 
@@ -122,6 +122,7 @@ class GateSignals:
     avg_per_day: float
     delta: float  # count minus the baseline average scaled to the window's length
     items: list[tuple[str, int, str | None]] = field(default_factory=list)  # (text, times, url)
+    balance: Balance | None = None  # the window's evidence: distinct stories for / against / neutral
 
 
 @dataclass
@@ -173,11 +174,12 @@ def compute_digest(service: Service, platform: str, chat_id: str, *, now: dateti
         bucket = top.setdefault(gate, [])
         if len(bucket) < TOP_PER_GATE:
             bucket.append((text, times, url))
+    balances = store.evidence_balance(start, end + timedelta(seconds=1), platform=platform, chat_id=str(chat_id))
     gates = []
     for number in service.rules.gates:
         avg = base.get(number, 0) / 7
         n = counts.get(number, 0)
-        gates.append(GateSignals(number, n, avg, n - avg * days, top.get(number, [])))
+        gates.append(GateSignals(number, n, avg, n - avg * days, top.get(number, []), balances.get(number)))
     return Digest(
         platform=platform, chat_id=str(chat_id), lang=lang or chat_language(service, platform, chat_id),
         start=start, end=end, gates=gates,
@@ -222,6 +224,10 @@ def render_digest(service: Service, digest: Digest) -> Reply:
             else:
                 lines.append(label("signal_line", lang, gate=title(g.gate), n=g.count,
                                   delta=_fmt_delta(g.delta), avg=_fmt_num(round(g.avg_per_day, 1))))
+            if g.balance is not None and g.balance.stories:
+                b = g.balance
+                lines[-1] += label("evidence_digest", lang, for_=b.for_.stories, against=b.against.stories,
+                                   neutral=b.neutral.stories)
         blocks.append(Block(kind="list", label=label("signals", lang), items=lines))
         for g in digest.gates:
             if not g.items:

@@ -195,23 +195,18 @@ HOME_CHATS = 10  # chats with settings of their own shown
 
 
 def home_reply(service: Service, platform: str, user_id: str, chat_id: str) -> Reply:
-    """A person's own page (Slack's App Home): the board, their latest verdicts, and the chats of the
-    platform whose settings differ from the defaults, in the language of their direct chat `chat_id`."""
+    """A person's own page (Slack's App Home): the board with every chat's evidence balance, their
+    latest verdicts, and the chats of the platform whose settings differ from the defaults, in the
+    language of their direct chat `chat_id`."""
     ctx = service.context(platform, chat_id, user_id, is_direct=True)
     lang = ctx.language()
     store, rules = service.store, service.rules
-    with store.lock:
-        recent = store.db.execute(
-            "select created_at, gate, text from messages where id > (select coalesce(max(id), 0) from messages) - ? "
-            "and platform = ? and user_id = ? and source is null and (gate > 0 or reply_ref is not null) "
-            "order by id desc limit ?", [HOME_LOOKBACK, platform, user_id, HOME_RECENT]).fetchall()
-        chats = store.db.execute(
-            "select chat_id, coalesce(mode, ''), coalesce(floor, ''), coalesce(format, ''), coalesce(lang, ''), "
-            "coalesce(quiet_until, '') from chat_settings where platform = ? and (coalesce(mode, '') != '' "
-            "or coalesce(floor, '') != '' or coalesce(format, '') != '' or coalesce(lang, '') != '' "
-            "or coalesce(quiet_until, '') > ?) order by updated_at desc limit ?",
-            [platform, iso(ctx.now), HOME_CHATS]).fetchall()
-    reply = answers.board(rules, answers.load_view(store, ctx.now), lang)
+    recent = store.recent_verdicts_of(platform, user_id, HOME_LOOKBACK, HOME_RECENT)
+    chats = store.customised_chats(platform, iso(ctx.now), HOME_CHATS)
+    # The board with every chat's evidence of the last 30 days: the board is global, and so are its
+    # counts (numbers of stories only; no chat's messages are shown).
+    reply = answers.board(rules, answers.load_view(store, ctx.now, balance=True), lang)
+    reply.blocks.insert(-1, Block(kind="note", text=label("evidence_home", lang)))
     reply.blocks.append(Block(kind="heading", text=label("home_recent", lang)))
     lines = []
     for created_at, gate, text in recent:

@@ -34,6 +34,7 @@ from .storage.caches import CacheRows
 from .storage.digests import DigestRows
 from .storage.events import EventRows
 from .storage.evidence import Balance, EvidenceItem, EvidenceRows, Tally
+from .storage.home import HomeRows
 from .storage.messages import MessageRows
 from .storage.schema import MIGRATIONS
 from .storage.statuses import StatusRows
@@ -44,7 +45,8 @@ __all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "Balance", "EvidenceItem", "GateView
            "iso", "text_key", "utcnow"]
 
 
-class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, EvidenceRows):
+class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, EvidenceRows,
+            HomeRows):
     """All reads and writes of gatebot's state. Safe to share across threads of one process."""
 
     def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):

@@ -183,3 +183,21 @@ def test_story_keys() -> None:
     assert near_key("Huawei opens CANN - Reuters") == near_key("huawei opens cann")
     assert near_key("Huawei opens CANN") != near_key("Huawei closes CANN")
     assert near_key("https://example.com/only-a-link") == ""
+
+
+def test_every_chat_queries_read_a_months_rows_from_an_index_alone(ledger: Store) -> None:
+    """A month of a gate in every chat is ~20,000 rows at 1,000,000: read from a covering index, never
+    row by row (the rows themselves are read only for the items shown)."""
+    add(ledger, "Alibaba orders 10,000 Ascend 910C chips", verdict(1))
+    seen: list[str] = []
+    ledger.db.conn.set_trace_callback(seen.append)
+    start, end = T0 - timedelta(days=30, hours=3), T0 + timedelta(hours=1)  # two partial days
+    ledger.evidence_balance(start, end)
+    ledger.evidence_items(1, start, end, reading="for", feeds_only=True)
+    ledger.evidence_sources(1, start, end, reading="for")
+    ledger.db.conn.set_trace_callback(None)
+    for sql in seen:
+        plan = " | ".join(r[-1] for r in ledger.db.execute("explain query plan " + sql).fetchall())
+        for step in plan.split(" | "):
+            if step.startswith("SEARCH evidence ") or step.startswith("SCAN evidence"):
+                assert "COVERING INDEX" in step or "INTEGER PRIMARY KEY" in step, (sql, plan)

@@ -9,11 +9,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from ..models import Verdict
 from ..text import fold
+
+if TYPE_CHECKING:  # evidence.py builds on this module
+    from .evidence import Balance
 
 MAX_STORED_CHARS = 200_000  # a message longer than this is stored cut, with its full length noted
 
@@ -75,6 +79,7 @@ class GateView:
 
     statuses: dict[int, StatusChange]
     momentum: dict[int, int] | None
+    balance: dict[int, Balance] | None = None  # gate -> the evidence balance of the window, when asked
 
 
 class Rows:

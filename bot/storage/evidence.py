@@ -215,35 +215,36 @@ def seen_query(entry: Entry) -> tuple[str, list[object]]:
             [chat, platform, every, *entry.keys])
 
 
+INSERT_ROW = ("insert into evidence (message_id, platform, chat_id, at, gate, reading, metric, figure, confidence, "
+              "weight, source_kind, source, link, text, in_chat, in_platform, in_all) "
+              "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_KEYS = "insert or ignore into evidence_keys (scope, key, evidence_id) values "
+KEY_VALUES = "(?, ?, ?)"
+ADD_DAILY = "insert into evidence_daily (scope, day, gate, metric, reading, stories, weight) values "
+DAILY_VALUES = "(?, ?, ?, ?, ?, ?, ?)"
+ON_DAILY = " on conflict do update set stories = stories + excluded.stories, weight = weight + excluded.weight"
+
+
 def record(conn: sqlite3.Connection, entry: Entry, message_id: int, seen: str | None) -> None:
     """Write the entry inside the caller's transaction: its row, its story keys, and the daily
     aggregates of the scopes where the story is new (three statements; two for a repeat)."""
     seen_in = set((seen or "").split(","))
     chat, platform, every = scopes(entry.platform, entry.chat_id)
     fresh = [s for s in (chat, platform, every) if s not in seen_in]
-    row_id = conn.execute(
-        "insert into evidence (message_id, platform, chat_id, at, gate, reading, metric, figure, confidence, "
-        "weight, source_kind, source, link, text, in_chat, in_platform, in_all) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [message_id, entry.platform, entry.chat_id, entry.at, entry.gate, entry.reading, entry.metric,
-         entry.figure, entry.confidence, entry.weight, entry.source_kind, entry.source, entry.link, entry.text,
-         int(chat in fresh), int(platform in fresh), int(every in fresh)],
-    ).lastrowid
+    row_id = conn.execute(INSERT_ROW, [
+        message_id, entry.platform, entry.chat_id, entry.at, entry.gate, entry.reading, entry.metric,
+        entry.figure, entry.confidence, entry.weight, entry.source_kind, entry.source, entry.link, entry.text,
+        int(chat in fresh), int(platform in fresh), int(every in fresh)]).lastrowid
     # Every key of the row goes in for every scope, a repeat's too: a story first pasted without a
     # link and later read from a feed with one is then known by either.
     pairs = [(s, k) for s in (chat, platform, every) for k in entry.keys]
     if pairs:
-        conn.execute("insert or ignore into evidence_keys (scope, key, evidence_id) values "
-                     + ", ".join("(?, ?, ?)" for _ in pairs), [v for s, k in pairs for v in (s, k, row_id)])
+        conn.execute(INSERT_KEYS + ", ".join(KEY_VALUES for _ in pairs), [v for s, k in pairs for v in (s, k, row_id)])
     if not fresh:
         return
     day = entry.at[:10]
-    conn.execute(
-        "insert into evidence_daily (scope, day, gate, metric, reading, stories, weight) values "
-        + ", ".join("(?, ?, ?, ?, ?, 1, ?)" for _ in fresh)
-        + " on conflict do update set stories = stories + excluded.stories, weight = weight + excluded.weight",
-        [v for s in fresh for v in (s, day, entry.gate, entry.metric, entry.reading, entry.weight)],
-    )
+    conn.execute(ADD_DAILY + ", ".join(DAILY_VALUES for _ in fresh) + ON_DAILY,
+                 [v for s in fresh for v in (s, day, entry.gate, entry.metric, entry.reading, 1, entry.weight)])
 
 
 def _day(ts: datetime) -> datetime:
@@ -262,6 +263,28 @@ def _window(start: datetime, end: datetime) -> tuple[str, str, list[tuple[str, s
     return first.date().isoformat(), last.date().isoformat(), spans
 
 
+def balance_sql(scope: str, start: datetime, end: datetime, head: str = "", tail: str = "") -> tuple[str, list]:
+    """The statement whose rows (gate, metric, reading, stories, weight) sum to a scope's balance
+    in [start, end): whole days from the aggregates, the partial days at the edges from the rows.
+    `head`/`tail`: extra leading/trailing columns, for a caller that unions it with other rows.
+    ("", []) for an empty window."""
+    first, last, spans = _window(start, end)
+    parts: list[str] = []
+    params: list[object] = []
+    if first:
+        parts.append(f"select {head}gate, metric, reading, stories, weight{tail} from evidence_daily "
+                     "where scope = ? and day >= ? and day < ?")
+        params += [scope, first, last]
+    where, where_params = _where(scope)
+    for lo, hi in spans:
+        parts.append(
+            f"select {head}gate, metric, reading, count(*), sum(weight){tail} from evidence where "
+            + (where + " and " if where else "")
+            + f"gate in (1, 2, 3, 4) and at >= ? and at < ? and {_FLAG[scope[0]]} = 1 group by gate, metric, reading")
+        params += [*where_params, lo, hi]
+    return " union all ".join(parts), params
+
+
 class EvidenceRows(Rows):
     def evidence_balance(self, start: datetime, end: datetime, *, platform: str | None = None,
                          chat_id: str | None = None) -> dict[int, Balance]:
@@ -271,24 +294,11 @@ class EvidenceRows(Rows):
         return balances(rows)
 
     def _balance_rows(self, scope: str, start: datetime, end: datetime) -> list[tuple]:
-        first, last, spans = _window(start, end)
-        parts: list[str] = []
-        params: list[object] = []
-        if first:
-            parts.append("select gate, metric, reading, stories, weight from evidence_daily "
-                         "where scope = ? and day >= ? and day < ?")
-            params += [scope, first, last]
-        where, where_params = _where(scope)
-        for lo, hi in spans:
-            parts.append(
-                "select gate, metric, reading, count(*), sum(weight) from evidence where "
-                + (where + " and " if where else "")
-                + f"gate in (1, 2, 3, 4) and at >= ? and at < ? and {_FLAG[scope[0]]} = 1 group by 1, 2, 3")
-            params += [*where_params, lo, hi]
-        if not parts:
+        sql, params = balance_sql(scope, start, end)
+        if not sql:
             return []
         with self.lock:
-            return self.db.execute(" union all ".join(parts), params).fetchall()
+            return self.db.execute(sql, params).fetchall()
 
     def evidence_items(self, gate: int, start: datetime, end: datetime, *, platform: str | None = None,
                        chat_id: str | None = None, reading: str | None = None, feeds_only: bool = False,
@@ -297,17 +307,21 @@ class EvidenceRows(Rows):
         each story once (the row that first brought it to the scope)."""
         scope = scope_of(platform, None if chat_id is None else str(chat_id))
         where, params = _where(scope)
-        sql = ("select id, platform, chat_id, at, gate, reading, metric, figure, confidence, weight, source_kind, "
-               "source, link, text from evidence where " + (where + " and " if where else "")
-               + f"gate = ? and at >= ? and at < ? and {_FLAG[scope[0]]} = 1")
+        # The ids first, from the index alone (every chat's month of a gate is ~20,000 index entries);
+        # then only the rows shown are read.
+        pick = ("select id from evidence where " + (where + " and " if where else "")
+                + f"gate = ? and at >= ? and at < ? and {_FLAG[scope[0]]} = 1")
         params += [gate, iso(start), iso(end)]
         if reading is not None:
-            sql += " and reading = ?"
+            pick += " and reading = ?"
             params.append(reading)
         if feeds_only:
-            sql += " and source_kind = 'feed'"
-        sql += " order by weight desc, at desc, id desc limit ?"
+            pick += " and source_kind = 'feed'"
+        order = " order by weight desc, at desc, id desc"
+        pick += order + " limit ?"
         params.append(max(0, limit))
+        sql = ("select id, platform, chat_id, at, gate, reading, metric, figure, confidence, weight, source_kind, "
+               f"source, link, text from evidence where id in ({pick}){order}")
         with self.lock:
             rows = self.db.execute(sql, params).fetchall()
         return [EvidenceItem(*row) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import sqlite_utils
 
@@ -153,17 +154,28 @@ class MessageRows(Rows):
         return {lang: n for lang, n in rows if lang}
 
     def gate_view(self, platform: str | None, chat_id: str | None, start: str, end: str,
-                  exclude: int | None = None) -> GateView:
+                  exclude: int | None = None, balance: tuple[datetime, datetime] | None = None) -> GateView:
         """What a reply about the gates needs, in one statement: every status an admin set, and (for
-        a chat) its signals per gate in [start, end) without message `exclude`."""
+        a chat) its signals per gate in [start, end) without message `exclude`, and with `balance`
+        the evidence balance over that window (for / against / neutral stories per gate), the chat's
+        or, without a chat, every chat's."""
         sql = ("select 's', gate, status_en, status_zh, since, changed_by, reason from gate_status")
         params: list[object] = []
-        if platform is not None and chat_id is not None:
+        chat = platform is not None and chat_id is not None
+        if chat:
             sql += (" union all select 'm', gate, count(*), '', '', '', '' from messages where platform = ? "
                     "and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 and id != ? group by gate")
             params = [platform, str(chat_id), start, end, -1 if exclude is None else exclude]
+        ledger_sql = ""
+        if balance is not None:  # the chat's, else every chat's (the board is global)
+            scope = evidence.scope_of(platform, str(chat_id)) if chat else "*"
+            ledger_sql, ledger_params = evidence.balance_sql(scope, *balance, head="'b', ", tail=", ''")
+            if ledger_sql:
+                sql += " union all " + ledger_sql
+                params += ledger_params
         with self.lock:
             rows = self.db.execute(sql, params).fetchall()
         statuses = {row[1]: StatusChange(*row[1:]) for row in rows if row[0] == "s"}
         counts = {row[1]: int(row[2]) for row in rows if row[0] == "m"}
-        return GateView(statuses, counts if platform is not None and chat_id is not None else None)
+        balances = evidence.balances([row[1:6] for row in rows if row[0] == "b"]) if balance is not None else None
+        return GateView(statuses, counts if chat else None, balances)

@@ -1,4 +1,4 @@
-"""What /trend and the weekly chart count: a chat's gate signals per hour and the status changes,
+"""What /trend and the weekly chart count: a chat's gate signals per hour (with their reading) and the status changes,
 read on a thread with a read-only connection of its own and stopped at a time limit."""
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from .base import Rows, iso
 
 TREND_SECONDS = 20.0  # a /trend count running longer is stopped
 PROGRESS_STEPS = 10_000  # SQLite steps between two looks at the clock (~1 ms)
-HOURLY_SIGNALS = ("select substr(created_at, 1, 13), gate, confidence, source is not null, count(*) from messages "
+# The reading ("for" / "against" / "neutral") is read from the stored verdict, so the chart splits
+# verdicts stored before the evidence ledger too (those without a reading count as neutral).
+HOURLY_SIGNALS = ("select substr(created_at, 1, 13), gate, confidence, source is not null, "
+                  "coalesce(json_extract(verdict, '$.reading'), 'neutral'), count(*) from messages "
                   "where platform = ? and chat_id = ? and created_at >= ? and created_at < ? and gate > 0 "
-                  "group by 1, 2, 3, 4")
+                  "group by 1, 2, 3, 4, 5")
 STATUS_CHANGES = "select gate, since from gate_status_history where since >= ? and since < ? order by since, id"
 
 
@@ -26,7 +29,7 @@ class TrendRows(Rows):
     path: str
 
     def hourly_signals(self, platform: str, chat_id: str, start: datetime, end: datetime) -> list[tuple]:
-        """(hour 'YYYY-MM-DDTHH', gate, confidence, from_feed, n) for messages with a gate in [start, end)."""
+        """(hour 'YYYY-MM-DDTHH', gate, confidence, from_feed, reading, n) for messages with a gate in [start, end)."""
         with self.lock:
             return self.db.execute(HOURLY_SIGNALS, [platform, str(chat_id), iso(start), iso(end)]).fetchall()
 
