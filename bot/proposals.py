@@ -81,17 +81,15 @@ def current_steps(service: Service) -> dict[int, int]:
     return out
 
 
-def gate_evidence(service: Service, gate: int, start: datetime, end: datetime) -> GateEvidence:
-    """Both sides of a gate's evidence over [start, end), every chat counted: distinct stories
-    weighed by the ladder's confidence weights, and distinct sources."""
-    ladder, store = ladder_of(service.rules), service.store
-    counts = rows(service).stories_by_confidence(gate, iso(start), iso(end))
+def gate_evidence(ladder: LadderFile, gate: int, counts: dict) -> GateEvidence:
+    """Both sides of a gate's evidence from its counts: distinct stories weighed by the ladder's
+    confidence weights, and distinct sources."""
     weights = ladder.thresholds.weights
     sides = {}
     for reading in ("for", "against"):
-        mine = {conf: n for (r, conf), n in counts.items() if r == reading}
+        mine = {conf: n for (r, conf), n in counts["stories"].items() if r == reading}
         sides[reading] = Side(sum(mine.values()), sum(n * weights.of(conf) for conf, n in mine.items()),
-                              store.evidence_sources(gate, start, end, reading=reading) if mine else 0)
+                              counts["sources"].get(reading, 0) if mine else 0)
     return GateEvidence(gate, sides["for"], sides["against"])
 
 
@@ -100,17 +98,22 @@ def history(service: Service) -> list[Past]:
             for r in rows(service).proposals()]
 
 
-def check(service: Service, now: datetime | None = None) -> list[int]:
-    """Decide and record the proposals the evidence calls for now; their ids."""
+async def check(service: Service, now: datetime | None = None) -> list[int]:
+    """Decide and record the proposals the evidence calls for now; their ids. The counting runs on
+    a thread with a read-only connection of its own (a month of every chat's ledger); deciding and
+    recording stay on the loop."""
     ladder = ladder_of(service.rules)
     now = now or service.clock()
     end = now + timedelta(seconds=1)  # evidence recorded at `now` counts
     steps = current_steps(service)
-    evidence, starts = {}, {}
+    starts = {}
     for gate in service.rules.gates:
         change = service.store.gate_status(gate)
         starts[gate] = window_start(ladder, now, _ts(change.since) if change else None)
-        evidence[gate] = gate_evidence(service, gate, starts[gate], end)
+    book = rows(service)
+    counts = await asyncio.get_running_loop().run_in_executor(
+        None, book.evidence_counts, {g: (iso(s), iso(end)) for g, s in starts.items()})
+    evidence = {g: gate_evidence(ladder, g, counts[g]) for g in starts}
     made = []
     quiet_since = iso(now - timedelta(days=ladder.thresholds.cooldown_days))
     for d in decide(ladder, steps, evidence, history(service), now):
@@ -123,7 +126,7 @@ def check(service: Service, now: datetime | None = None) -> list[int]:
                                                                                  ("against", "against"))}),
             "status": "pending", "decided_by": "", "decided_at": "",
         }
-        proposal_id = rows(service).add_proposal(row, quiet_since)
+        proposal_id = book.add_proposal(row, quiet_since)
         if proposal_id is not None:
             log.info("proposal #%d: gate %d %s (%d signals, %d sources)", proposal_id, d.gate, d.direction,
                      side.stories, side.sources)
@@ -161,11 +164,10 @@ async def post_pending(service: Service, senders: Mapping[str, Any], run_id: str
 
 async def proposals_tick(service: Service, senders: Mapping[str, Any], run_id: str,
                          now: datetime | None = None) -> list[tuple[int, str, str, str]]:
-    """One pass: decide, then post. Deciding is a few indexed counts per gate (the ledger's gate and
-    time index), cheap enough for the loop every few minutes."""
+    """One pass: decide, then post."""
     if service.rules.ladder is None:
         return []
-    check(service, now or service.clock())
+    await check(service, now or service.clock())
     return await post_pending(service, senders, run_id)
 
 

@@ -3,7 +3,9 @@ post per proposal and chat, and each gate's step on the ladder."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+from urllib.parse import quote
 
 from .base import Rows, iso
 
@@ -16,6 +18,7 @@ class ProposalRows(Rows):
 
     def __init__(self, store: Rows) -> None:
         self.db, self.lock, self.clock = store.db, store.lock, store.clock
+        self.path = str(getattr(store, "path", ":memory:"))
 
     # ------------------------------------------------------------------ the chats that receive them
 
@@ -84,14 +87,20 @@ class ProposalRows(Rows):
 
     # ------------------------------------------------------------------ evidence, as the ladder weighs it
 
-    def stories_by_confidence(self, gate: int, start: str, end: str) -> dict[tuple[str, str], int]:
-        """(reading, confidence) -> distinct stories of a gate in [start, end) across every chat (the
-        ledger's every-chat count), so the ladder can weigh them by its own confidence weights."""
-        with self.lock:
-            rows = self.db.execute(
-                "select reading, confidence, count(*) from evidence where gate = ? and at >= ? and at < ? "
-                "and in_all = 1 and reading in ('for', 'against') group by 1, 2", [gate, start, end]).fetchall()
-        return {(reading, confidence): int(n) for reading, confidence, n in rows}
+    def evidence_counts(self, windows: dict[int, tuple[str, str]]) -> dict[int, dict]:
+        """For each gate's window [start, end), across every chat: distinct stories per (reading,
+        confidence) (the ledger's every-chat count), and distinct sources per reading (every row,
+        repeats included, as the ledger counts corroboration). Read on a connection of its own,
+        read-only, so it can run on a thread while the store's connection serves chats (an
+        in-memory store has no second connection: its own is used, under its lock)."""
+        if self.path == ":memory:":
+            with self.lock:
+                return _evidence_counts(self.db.conn, windows)
+        conn = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        try:
+            return _evidence_counts(conn, windows)
+        finally:
+            conn.close()
 
     # ------------------------------------------------------------------ the ladder
 
@@ -152,3 +161,16 @@ class ProposalRows(Rows):
             return [tuple(r) for r in self.db.execute(
                 "select platform, chat_id, status from proposal_posts where proposal_id = ? order by platform, chat_id",
                 [proposal_id])]
+
+
+def _evidence_counts(conn: sqlite3.Connection, windows: dict[int, tuple[str, str]]) -> dict[int, dict]:
+    out: dict[int, dict] = {}
+    for gate, (start, end) in windows.items():
+        stories = conn.execute(
+            "select reading, confidence, count(*) from evidence where gate = ? and at >= ? and at < ? "
+            "and in_all = 1 and reading in ('for', 'against') group by 1, 2", [gate, start, end]).fetchall()
+        sources = conn.execute(
+            "select reading, count(distinct source) from evidence where gate = ? and at >= ? and at < ? "
+            "and reading in ('for', 'against') group by 1", [gate, start, end]).fetchall()
+        out[gate] = {"stories": {(r, c): int(n) for r, c, n in stories}, "sources": {r: int(n) for r, n in sources}}
+    return out
