@@ -98,10 +98,11 @@ def history(service: Service) -> list[Past]:
             for r in rows(service).proposals()]
 
 
-async def check(service: Service, now: datetime | None = None) -> list[int]:
+async def check(service: Service, now: datetime | None = None, *, off_loop: bool = True) -> list[int]:
     """Decide and record the proposals the evidence calls for now; their ids. The counting runs on
     a thread with a read-only connection of its own (a month of every chat's ledger); deciding and
-    recording stay on the loop."""
+    recording stay on the loop. `off_loop=False` counts in place: a test driving every job on one
+    fake clock needs each tick to finish before simulated time moves on."""
     ladder = ladder_of(service.rules)
     now = now or service.clock()
     end = now + timedelta(seconds=1)  # evidence recorded at `now` counts
@@ -111,8 +112,9 @@ async def check(service: Service, now: datetime | None = None) -> list[int]:
         change = service.store.gate_status(gate)
         starts[gate] = window_start(ladder, now, _ts(change.since) if change else None)
     book = rows(service)
-    counts = await asyncio.get_running_loop().run_in_executor(
-        None, book.evidence_counts, {g: (iso(s), iso(end)) for g, s in starts.items()})
+    windows = {g: (iso(s), iso(end)) for g, s in starts.items()}
+    counts = (await asyncio.get_running_loop().run_in_executor(None, book.evidence_counts, windows) if off_loop
+              else book.evidence_counts(windows))
     evidence = {g: gate_evidence(ladder, g, counts[g]) for g in starts}
     made = []
     quiet_since = iso(now - timedelta(days=ladder.thresholds.cooldown_days))
@@ -163,17 +165,17 @@ async def post_pending(service: Service, senders: Mapping[str, Any], run_id: str
 
 
 async def proposals_tick(service: Service, senders: Mapping[str, Any], run_id: str,
-                         now: datetime | None = None) -> list[tuple[int, str, str, str]]:
+                         now: datetime | None = None, *, off_loop: bool = True) -> list[tuple[int, str, str, str]]:
     """One pass: decide, then post."""
     if service.rules.ladder is None:
         return []
-    await check(service, now or service.clock())
+    await check(service, now or service.clock(), off_loop=off_loop)
     return await post_pending(service, senders, run_id)
 
 
 async def run_proposals(service: Service, senders: Mapping[str, Any], stop: asyncio.Event,
                         tick_seconds: float = 600.0, clock: Callable[[], datetime] | None = None,
-                        wait: Wait = wait_or_stop) -> None:
+                        wait: Wait = wait_or_stop, off_loop: bool = True) -> None:
     """The proposals job: tick until `stop` is set; a failing tick is logged, never fatal."""
     run_id = uuid.uuid4().hex
     now_of: Callable[[], datetime] = clock or getattr(service, "clock", None) or utcnow
@@ -182,7 +184,7 @@ async def run_proposals(service: Service, senders: Mapping[str, Any], stop: asyn
         log.warning("%d proposal post(s) were interrupted mid-send by an earlier run; not resending", interrupted)
 
     async def tick() -> None:
-        await proposals_tick(service, senders, run_id, now_of())
+        await proposals_tick(service, senders, run_id, now_of(), off_loop=off_loop)
 
     await run_job(Job("proposals", tick, tick_seconds), stop, wait=wait)
 
@@ -240,10 +242,10 @@ def proposal_reply(service: Service, row: dict, platform: str, chat_id: str, lan
     items = quoted_items(service, row, platform, chat_id)
     if items:
         blocks.append(Block(kind="list", label=label("proposal_items", lang), items=items, user_text=True))
-    blocks.append(Block(kind="field", label=label("proposal_if_accepted", lang),
-                        text=_zh(dst.status.get(lang), lang)))
     choices: list[Choice] = []
     if row["status"] == "pending":
+        blocks.append(Block(kind="field", label=label("proposal_if_accepted", lang),
+                            text=_zh(dst.status.get(lang), lang)))
         blocks.append(Block(kind="note", text=label("proposal_who", lang)))
         choices = [Choice(value=f"accept={row['id']}", label=label("proposal_accept", lang), target=TARGET),
                    Choice(value=f"dismiss={row['id']}", label=label("proposal_dismiss", lang), target=TARGET)]

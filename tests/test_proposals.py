@@ -95,7 +95,8 @@ def month(service: Service, senders: dict, clock: Time, texts: list[str], days: 
     async def both() -> None:
         await asyncio.gather(
             run_job(Job("paste", paste, 24 * 3600), stop, wait=fake.wait),
-            proposals.run_proposals(service, senders, stop, tick_seconds=6 * 3600, clock=fake, wait=fake.wait))
+            proposals.run_proposals(service, senders, stop, tick_seconds=6 * 3600, clock=fake, wait=fake.wait,
+                                    off_loop=False))  # each tick done before the fake clock moves on
 
     asyncio.run(asyncio.wait_for(both(), 60))
 
