@@ -77,7 +77,7 @@ def _adoption(classifier: Classifier) -> None:
         (t, v.gate, v.reading, v.confidence) for t, v in zip(ADOPTION, read, strict=True)]
 
 
-def month(service: Service, senders: dict, clock: Time, texts: list[str], days: int = 30) -> None:
+def month(service: Service, senders: dict, clock: Time, texts: list[str], days: int = 30, readers: int = 3) -> None:
     """`days` of simulated time: a headline pasted in the newsroom every other day by one of three
     readers, and the proposals job ticking every 6 hours, both on one fake clock."""
     clock.advance(timedelta(0))
@@ -89,7 +89,7 @@ def month(service: Service, senders: dict, clock: Time, texts: list[str], days: 
             stop.set()
             return
         if day[0] % 2 == 0 and queue:
-            await service.ahandle_message(Message("test", "newsroom", f"reader{day[0] % 3}", queue.pop(0)))
+            await service.ahandle_message(Message("test", "newsroom", f"reader{day[0] % readers}", queue.pop(0)))
         day[0] += 1
 
     async def both() -> None:
@@ -206,3 +206,56 @@ def test_the_terminal_lists_accepts_and_dismisses(rules: RuleSet, classifier: Cl
         assert store.gate_status(4).status_en == "A crack has opened." and store.gate_status(4).changed_by == "ops"
     finally:
         store.close()
+
+
+def test_one_source_repeating_itself_proposes_nothing(rules: RuleSet, classifier: Classifier, tmp_path: Path) -> None:
+    clock = Time(T0)
+    service = open_service(rules, classifier, tmp_path / "one.db", clock)
+    sender = Sender()
+    command(service, "test", "boss-dm", BOSS, "proposals", "on", is_direct=True)
+    month(service, {"test": sender}, clock, ADOPTION, readers=1)  # eleven stories, all from one reader
+    assert proposals.rows(service).proposals() == [] and sender.sent == []
+    service.store.close()
+
+
+class Flaky(Sender):
+    """A platform that fails the first send; the job is stopped after the first that goes through."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        if not self.sent:
+            self.sent.append(("failed", reply))
+            raise ConnectionError("platform down")
+        self.stop.set()
+        return await super().send(chat_id, reply)
+
+
+def test_posts_are_claimed_once_retried_after_a_failure_and_never_resent_after_a_crash(
+        rules: RuleSet, classifier: Classifier, tmp_path: Path) -> None:
+    clock = Time(T0)
+    service = open_service(rules, classifier, tmp_path / "once.db", clock)
+    for chat in ("boss-dm", "crashed"):
+        command(service, "test", chat, BOSS, "proposals", "on", is_direct=True)
+    month(service, {}, clock, ADOPTION[:9], days=20)  # a proposal waits; no platform is running
+    (proposal,) = proposals.rows(service).proposals()
+    book = proposals.rows(service)
+    assert book.claim_post(proposal["id"], "test", "crashed", "an-earlier-run", 3) == 1  # it stopped mid-send
+
+    async def restart() -> Flaky:
+        clock.advance(timedelta(0))
+        stop = asyncio.Event()
+        flaky = Flaky(stop)
+        # the job alone on the fake clock: a tick fails, ten minutes later the next one sends
+        await proposals.run_proposals(service, {"test": flaky}, stop, clock=clock.fake, wait=clock.fake.wait,
+                                      off_loop=False)
+        return flaky
+
+    flaky = asyncio.run(asyncio.wait_for(restart(), 30))
+    assert [chat for chat, _ in flaky.sent] == ["failed", "boss-dm"]  # failed once, sent on the next tick
+    assert book.posts(proposal["id"]) == [("test", "boss-dm", "sent"), ("test", "crashed", "interrupted")]
+    again = asyncio.run(proposals.proposals_tick(service, {"test": flaky}, "a-later-run", off_loop=False))
+    assert again == [] and len(flaky.sent) == 2  # neither chat gets it again
+    service.store.close()
