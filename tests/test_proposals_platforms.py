@@ -25,6 +25,8 @@ from test_manners_slack import slack as slack_app  # noqa: F401 - the fixture ru
 from test_manners_telegram import GROUP, Clock, make_service, rows, run, say, user
 from test_proposals import ADOPTION, T0
 
+# A real headline with markup and a link added: quoted escaped, the link kept.
+HOSTILE = "Huawei in the countryside: AI diagnostics now runs on an ordinary office PC <i>x</i> https://news.example/pc?a=1&b=2"
 ADMIN_ID = 555  # in GATEBOT_ADMINS as telegram:555; its direct chat has the same id
 
 
@@ -37,7 +39,7 @@ def clock() -> Clock:
 async def fill(service: Service, now: Clock, platform: str, chat: str, days: int = 18) -> None:
     """Nine adoption headlines pasted over `days` by three readers, the clock moving on."""
     start = now.now
-    for i, text in enumerate(ADOPTION[:9]):
+    for i, text in enumerate([*ADOPTION[:6], HOSTILE, *ADOPTION[7:9]]):
         now.now = start + timedelta(days=i * days / 9)
         await service.ahandle_message(Message(platform, chat, f"reader{i % 3}", text))
     now.now = start + timedelta(days=days)
@@ -76,6 +78,8 @@ def test_telegram_proposal_buttons(rules: RuleSet, classifier: Classifier, tmp_p
                     assert check_html(post["text"]) is None
                     assert rows(post) == [[("Accept", "v:proposal:accept=1"), ("Dismiss", "v:proposal:dismiss=1")]]
                 assert any(text[:25] in posts[GROUP]["text"] for text in ADOPTION)  # this chat's headlines
+                assert "office PC &lt;i&gt;x&lt;/i&gt;" in posts[GROUP]["text"] and "<i>x</i>" not in posts[GROUP]["text"]
+                assert "https://news.example/pc?a=1&amp;b=2" in posts[GROUP]["text"]
                 assert not any(text[:25] in posts[ADMIN_ID]["text"] for text in ADOPTION)  # never another's
                 group_post = max(mid for (chat, mid) in fake.messages if chat == GROUP)
                 fake.push_callback(GROUP, group_post, "v:proposal:accept=1", user=user(fake, 1001))
@@ -124,6 +128,7 @@ def test_slack_proposal_buttons(slack_app, tmp_path: Path) -> None:  # noqa: F81
         values = buttons(json.loads(post["blocks"]) if isinstance(post["blocks"], str) else post["blocks"])
         assert values == {"Accept": "proposal:accept=1", "Dismiss": "proposal:dismiss=1"}
         assert any(text[:25] in post["text"] for text in ADOPTION)
+        assert "office PC &lt;i&gt;x&lt;/i&gt;" in json.dumps(post["blocks"], ensure_ascii=False)
         await bot.press(values["Accept"], user=MEMBER, ts="1700000001.000100")
         (notice,) = await bot.fake.wait_for("chat.postEphemeral")
         assert "only the bot's admins" in notice.params["text"] and service.store.gate_status(4) is None
