@@ -12,18 +12,24 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from drive import command as drive_command
+from fakes.feed_site import FeedSite, Item, rss20
 from fakes.telegram_api import TOKEN, FakeTelegram, check_html
 from gatebot import proposals
 from gatebot.classifier import Classifier
+from gatebot.feeds import FeedReader
 from gatebot.handlers import slack, telegram
+from gatebot.poller import FeedPoller
 from gatebot.ruleset import RuleSet
 from gatebot.service import Message, Service
 from gatebot.settings import Settings
+from test_feeds import CHATTER, OPEN, cmd, items, site, u1_administers_the_chats  # noqa: F401 - fixtures
 from test_manners_slack import BOSS, CHANNEL, MEMBER, SECRET, Bot, buttons
 from test_manners_slack import TOKEN as SLACK_TOKEN
 from test_manners_slack import slack as slack_app  # noqa: F401 - the fixture runs the real app
 from test_manners_telegram import GROUP, Clock, make_service, rows, run, say, user
 from test_proposals import ADOPTION, T0
+from test_proposals import Sender as Sent
 
 # A real headline with markup and a link added: quoted escaped, the link kept.
 HOSTILE = "Huawei in the countryside: AI diagnostics now runs on an ordinary office PC <i>x</i> https://news.example/pc?a=1&b=2"
@@ -142,3 +148,28 @@ def test_slack_proposal_buttons(slack_app, tmp_path: Path) -> None:  # noqa: F81
         assert await proposals.proposals_tick(service, {"slack": sender}, "run-2") == []  # posted once
 
     slack_app(body)
+
+
+def test_a_proposal_quotes_feed_entries_in_any_chat(service: Service, site: FeedSite) -> None:  # noqa: F811
+    """Followed in one chat, feed entries are quoted in an admin's direct chat too (feeds are
+    public); headlines pasted in another chat are not."""
+    service.feeds = FeedPoller(service, FeedReader(guard=OPEN, timeout=2.0))
+    service.admins = frozenset({"test:boss"})
+    wires = {"/w1.xml": "Wire One", "/w2.xml": "Wire Two", "/w3.xml": "Wire Three"}
+    for path, title in wires.items():  # followed first: what a feed already holds is recorded silently
+        site.serve(path, rss20(title, items(CHATTER, prefix=path[2:4])))
+        cmd(service, "follow", site.url(path), chat="c1")
+    for n, (path, title) in enumerate(wires.items()):
+        fresh = [Item(text, f"https://news.example/{n}/{i}", f"{n}-{i}")
+                 for i, text in enumerate(ADOPTION[n * 3:n * 3 + 3])]
+        site.serve(path, rss20(title, [*fresh, *items(CHATTER, prefix=path[2:4])]))
+    cmd(service, "feeds", "refresh", chat="c1")
+    run(service.ahandle_message(Message("test", "c2", "reader", ADOPTION[9])))  # pasted elsewhere
+    assert "on here" in drive_command(service, "test", "boss-dm", "boss", "proposals", "on", is_direct=True).plain()
+    sender = Sent()
+    assert run(proposals.proposals_tick(service, {"test": sender}, "run-1")) == [(1, "test", "boss-dm", "sent")]
+    (proposal,) = proposals.rows(service).proposals()
+    assert proposal["sources"] >= 3
+    text = sender.sent[0][1].plain()
+    assert "Strongest items (from feeds and this chat)" in text and "https://news.example/" in text
+    assert ADOPTION[9][:20] not in text
