@@ -22,6 +22,7 @@ from .cli_common import open_service as _service
 from .cli_common import rules_and_classifier as _rules_and_classifier
 from .cli_evidence import add_parser as add_evidence_parser
 from .cli_ops import (
+    add_proposal_parsers,
     cmd_backup,
     cmd_chart,
     cmd_digest,
@@ -437,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who changed it (default: cli:<login>)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the printed confirmation")
     p.set_defaults(func=cmd_status_set)
+    add_proposal_parsers(status_sub)
 
     add_evidence_parser(sub)
 

@@ -226,6 +226,82 @@ def cmd_status_set(args: argparse.Namespace) -> int:
         service.store.close()
 
 
+def _operator(by: str | None) -> str:
+    import getpass
+
+    if by:
+        return by
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+def cmd_status_proposals(args: argparse.Namespace) -> int:
+    """Every status proposal, newest first (`--json`: one object per line)."""
+    from . import proposals
+
+    _, service = _service()
+    try:
+        if service.rules.ladder is None:
+            raise UsageError("the rules carry no ladder (rules/ladder.yaml): status proposals are off")
+        found = proposals.rows(service).proposals(status=args.only, limit=args.limit)
+        for row in found:
+            if args.json:
+                print(json.dumps(proposals.as_json(service, row), ensure_ascii=False))
+                continue
+            item = proposals.as_json(service, row)
+            decided = f" by {item['decided_by']} {str(item['decided_at'])[:10]}" if item["decided_by"] else ""
+            print(f"#{item['id']} gate {item['gate']} {item['direction']} {item['from']} -> {item['to']} · "
+                  f"{item['signals']} signals, weight {item['weight']:g}, {item['sources']} sources · "
+                  f"{item['created_at'][:16]} · {item['status']}{decided} · posted to {len(item['posted'])} chat(s)")
+        if not found and not args.json:
+            print("no status proposals")
+        return EXIT_OK
+    finally:
+        service.store.close()
+
+
+def _decide(args: argparse.Namespace, verb: str) -> int:
+    from . import proposals
+
+    _, service = _service()
+    try:
+        if service.rules.ladder is None:
+            raise UsageError("the rules carry no ladder (rules/ladder.yaml): status proposals are off")
+        ok, notice = proposals.decide_proposal(service, args.id, verb, _operator(args.by), args.lang)
+        print(notice, file=sys.stdout if ok else sys.stderr)
+        return EXIT_OK if ok else EXIT_FAILED
+    finally:
+        service.store.close()
+
+
+def cmd_status_accept(args: argparse.Namespace) -> int:
+    """Accept a proposal: the gate moves one step (its status set, who and on what recorded)."""
+    return _decide(args, "accept")
+
+
+def cmd_status_dismiss(args: argparse.Namespace) -> int:
+    """Dismiss a proposal: that gate and direction stay quiet until the evidence grows by the margin."""
+    return _decide(args, "dismiss")
+
+
+def add_proposal_parsers(status_sub: argparse._SubParsersAction) -> None:
+    """`gatebot status proposals|accept|dismiss`."""
+    p = status_sub.add_parser("proposals", help="the status proposals the evidence made, newest first")
+    p.add_argument("--json", action="store_true", help="one JSON object per proposal")
+    p.add_argument("--only", choices=["pending", "accepted", "dismissed"], help="only proposals in this state")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(func=cmd_status_proposals)
+    for verb, func, what in (("accept", cmd_status_accept, "accept a proposal: move the gate one step"),
+                             ("dismiss", cmd_status_dismiss, "dismiss a proposal")):
+        p = status_sub.add_parser(verb, help=what)
+        p.add_argument("id", type=int, help="the proposal's number (see `gatebot status proposals`)")
+        p.add_argument("--by", help="who decides (default: cli:<login>)")
+        p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the printed answer")
+        p.set_defaults(func=func)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from .maintenance import MaintenanceError, backup
     from .settings import load_settings

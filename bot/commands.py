@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from . import answers, conversation, etiquette
+from . import answers, conversation, etiquette, proposals
 from .chart import atrend, parse_period
 from .context import Context, is_bot_admin, words_language
 from .conversation import clean
@@ -25,7 +25,8 @@ from .store import StoredMessage
 from .weekly import weekly_command
 
 Handler = Callable[[Context, str], Awaitable[Reply]]
-Who = Literal["anyone", "chat_admin", "bot_admin"]
+# bot_admin_to_change: anyone may look, only the bot's admins may make the calls `changes` names.
+Who = Literal["anyone", "chat_admin", "bot_admin", "bot_admin_to_change"]
 
 
 def _never(ctx: Context, args: str) -> bool:
@@ -102,8 +103,19 @@ async def gates(ctx: Context, args: str) -> Reply:
 
 
 async def gate(ctx: Context, args: str) -> Reply:
-    return answers.gate_card(ctx.deps.rules, ctx.deps.store, args, ctx.language(words_language(args)),
+    lang = ctx.language(words_language(args))
+    card = answers.gate_card(ctx.deps.rules, ctx.deps.store, args, lang,
                              where=(ctx.platform, ctx.chat_id, ctx.now), reader=ctx.deps.classifier.reader)
+    shown = ctx.deps.rules.gate_by_name(args) if card.kind == "gate" else None
+    accepted = proposals.accepted_line(ctx.deps, shown.number, lang) if shown else None
+    if shown and accepted:  # the status an accepted proposal set: who accepted it, on how many signals
+        change = ctx.deps.store.gate_status(shown.number)
+        status = (change.status_zh if lang == "zh" and change.status_zh else change.status_en) if change else ""
+        for block in card.blocks:
+            if block.kind == "field" and block.label == label("status", lang):
+                block.text = label("status_since", lang, status=answers.rule_text(status, lang), since=accepted)
+                break
+    return card
 
 
 async def classify(ctx: Context, args: str) -> Reply:
@@ -181,6 +193,14 @@ def _digest_changes(ctx: Context, args: str) -> bool:
 
 async def setstatus(ctx: Context, args: str) -> Reply:
     return setstatus_command(ctx.deps, ctx.platform, ctx.user_id, args, ctx.language(words_language(args)))
+
+
+async def proposals_(ctx: Context, args: str) -> Reply:
+    return proposals.proposals_command(ctx.deps, ctx.platform, ctx.chat_id, ctx.user_id, args, ctx.lang)
+
+
+def _proposals_changes(ctx: Context, args: str) -> bool:
+    return bool(args.strip())
 
 
 async def follow_(ctx: Context, args: str) -> Reply:
@@ -386,6 +406,21 @@ COMMANDS: tuple[Command, ...] = (
         help={"en": "the evidence behind the latest verdict", "zh": "最近一次判断的依据"},
         slack="The evidence behind the latest verdict in this channel",
     ),
+    Command(
+        "proposals",
+        proposals_,
+        aliases=("提议",),
+        who="bot_admin_to_change",
+        changes=_proposals_changes,
+        denied="proposal_chat_denied",
+        usage={"en": "[on|off]", "zh": "[on|off]"},
+        help={
+            "en": "status proposals: the evidence asks admins to move a gate a step (/proposals on posts them here)",
+            "zh": "状态提议：证据足够时请管理员把某道门移动一级（/proposals on 在这里接收）",
+        },
+        slack="Status proposals: when the evidence would move a gate, ask the admins here",
+        slack_usage="[on | off]",
+    ),
     Command("help", help_, aliases=("start", "帮助"), help={"en": "this help", "zh": "帮助"}),
 )
 BY_NAME: dict[str, Command] = {n: c for c in COMMANDS for n in (c.name, *c.aliases)}
@@ -430,7 +465,7 @@ def slack_commands(url: str) -> list[dict[str, object]]:
 
 async def allowed(command: Command, ctx: Context, args: str) -> bool:
     """The one permission check: may this user run this command with these arguments here?"""
-    if command.who == "bot_admin":
+    if command.who == "bot_admin" or (command.who == "bot_admin_to_change" and command.changes(ctx, args)):
         return is_bot_admin(ctx.deps.admins, ctx.platform, ctx.user_id)
     if command.who == "chat_admin" and command.changes(ctx, args):
         return await ctx.may_configure()
@@ -440,7 +475,7 @@ async def allowed(command: Command, ctx: Context, args: str) -> bool:
 def refusal(command: Command, ctx: Context, args: str) -> Reply:
     """What a refused user is told, nothing changed; the chat-admin refusals name the user's id as
     GATEBOT_ADMINS takes it, so an operator can add it."""
-    if command.who == "bot_admin":
+    if command.who in ("bot_admin", "bot_admin_to_change"):
         return _error(ctx.language(words_language(args)), command.denied)
     lang = ctx.language()
     text = label(command.denied, lang, who=f"{ctx.platform}:{ctx.user_id}")

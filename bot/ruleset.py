@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .ladder import LADDER_FILE, LadderFile, example_problems
 from .text import fold_phrase
 
 GateNumber = Annotated[int, Field(ge=1, le=4)]
@@ -286,6 +287,7 @@ class RuleSet:
     gaps: list[Located] = field(default_factory=list)
     judge: JudgeFile | None = None  # rules/judge.yaml, for a language model as the judge (optional)
     actors: ActorsFile | None = None  # rules/actors.yaml, who and where (optional)
+    ladder: LadderFile | None = None  # rules/ladder.yaml, the status ladder and its thresholds (optional)
 
     def gate_by_name(self, name: str) -> Gate | None:
         """Find a gate by number, key, short/full name or alias (either language)."""
@@ -460,6 +462,17 @@ def load_rules(root: Path | None = None) -> RuleSet:
         except RulesError as exc:
             problems += exc.problems
 
+    ladder = None
+    ladder_path = root / LADDER_FILE
+    if ladder_path.exists():
+        try:
+            ladder, ladder_lines = _validate(LadderFile, ladder_path, shown(ladder_path))
+            for i, problem in example_problems(ladder):  # the thresholds must mean what their examples say
+                problems.append(RuleProblem(shown(ladder_path), ladder_lines.get(("examples", i), 0),
+                                            f"examples[{i}]", problem))
+        except RulesError as exc:
+            problems += exc.problems
+
     seen_gate: dict[int, str] = {}
     for path, cue_file, _ in cue_files:
         if cue_file.gate in seen_gate:
@@ -483,5 +496,6 @@ def load_rules(root: Path | None = None) -> RuleSet:
         gaps=gaps,
         judge=judge,
         actors=actors,
+        ladder=ladder,
     )
 

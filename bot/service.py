@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import answers, chatsettings, commands, conversation, etiquette
+from . import answers, chatsettings, commands, conversation, etiquette, proposals
 from .chatsettings import ChatSettings
 from .classifier import Classifier
 from .context import AdminCheck, Context, decide_language, resolve, words_language
@@ -108,8 +108,12 @@ class Service:
     async def apress(
         self, platform: str, chat_id: str, user_id: str, target: int | str, choice: str, *, is_direct: bool = False
     ) -> VoteResult:
-        """A button press: a vote, "Why?" on a compact reply, or a setting on the /settings page."""
+        """A button press: a vote, "Why?" on a compact reply, a setting on the /settings page, or
+        Accept / Dismiss on a status proposal."""
         ctx = self.context(platform, chat_id, user_id, is_direct=is_direct)
+        if str(target) == proposals.TARGET:
+            ok, notice, reply = proposals.press(self, platform, ctx.chat_id, ctx.user_id, choice, ctx.lang)
+            return VoteResult(ok, notice, reply)
         if str(target) != etiquette.SETTINGS_TARGET:
             return self._vote(ctx, target, choice)
         lang = ctx.language()

@@ -108,13 +108,15 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event | None
         health.set(adapter.name, "starting")
     starters = [asyncio.create_task(keep_starting(a, health, live, stop, fatal), name=f"start-{a.name}")
                 for a in adapters]
+    from gatebot.proposals import run_proposals
     from gatebot.scheduler import run_scheduler  # one digest scheduler for every adapter
     from gatebot.weekly import run_weekly
 
     scheduler_task = asyncio.create_task(
         run_scheduler(service, live, stop, service.clock, on_tick=health.tick), name="digest-scheduler")
     health.scheduler.state = "running"
-    background = [scheduler_task, asyncio.create_task(run_weekly(service, live, stop), name="weekly-charts")]
+    background = [scheduler_task, asyncio.create_task(run_weekly(service, live, stop), name="weekly-charts"),
+                  asyncio.create_task(run_proposals(service, live, stop), name="status-proposals")]
     if service.feeds is not None:  # one feed poller for every chat
         service.feeds.senders = live
         background.append(asyncio.create_task(service.feeds.run(stop), name="feed-poller"))

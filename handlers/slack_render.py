@@ -17,6 +17,7 @@ from gatebot.reply import Block, Reply
 ACTION_PREFIX = "gatebot_vote"
 SETTINGS_TARGET = "settings"  # a settings button's value names this instead of a message id
 VOTE_BLOCK_ID = "gatebot_vote"
+_NAMED_TARGET = re.compile(r"[a-z]{2,20}")  # "settings", "proposal": the service says what they mean
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
@@ -106,7 +107,7 @@ def parse_vote_value(value: object) -> tuple[int | str, str] | None:
     mid, choice = value.split(":")
     if not choice or len(choice) > 20:
         return None
-    if mid == SETTINGS_TARGET:
+    if mid == SETTINGS_TARGET or _NAMED_TARGET.fullmatch(mid):  # a button acting on something named, not a message
         return mid, choice
     if not mid.isdigit():
         return None

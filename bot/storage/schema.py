@@ -265,6 +265,47 @@ def _m9_evidence(db: sqlite_utils.Database) -> None:
                "primary key (scope, day, gate, metric, reading)) without rowid")
 
 
+def _m10_proposals(db: sqlite_utils.Database) -> None:
+    # Status proposals (bot/proposals.py): each one made, the chats that receive them, one claimed
+    # post per proposal and chat, and each gate's step on the ladder (rules/ladder.yaml).
+    db.table("proposals").create(
+        {
+            "id": int,
+            "gate": int,
+            "direction": str,  # up | down
+            "from_step": int,
+            "to_step": int,
+            "created_at": str,
+            "window_start": str,
+            "window_end": str,
+            "signals": int,  # distinct stories on the proposal's side
+            "weight": float,  # their confidence-weighted sum
+            "sources": int,  # distinct sources among them
+            "net": float,  # the lean it was made on (a dismissed direction must outgrow it)
+            "evidence": str,  # JSON: both sides, for the record
+            "status": str,  # pending | accepted | dismissed
+            "decided_by": str,
+            "decided_at": str,
+        },
+        pk="id",
+        not_null={"gate", "direction", "status"},
+    )
+    db.table("proposals").create_index(["gate", "created_at"])
+    db.table("proposal_chats").create(
+        {"platform": str, "chat_id": str, "enabled": int, "updated_by": str, "updated_at": str},
+        pk=("platform", "chat_id"),
+    )
+    db.table("proposal_posts").create(
+        {"proposal_id": int, "platform": str, "chat_id": str, "status": str, "attempts": int, "run_id": str,
+         "claimed_at": str, "sent_at": str, "message_ref": str, "error": str},
+        pk=("proposal_id", "platform", "chat_id"),
+    )
+    db.table("gate_steps").create(
+        {"gate": int, "step": int, "since": str, "changed_by": str, "proposal_id": int, "signals": int},
+        pk="gate",
+    )
+
+
 def _m11_installations(db: sqlite_utils.Database) -> None:
     # Add to Slack (bot/storage/installations.py): each workspace's grant, keyed by enterprise and
     # team ("" where there is none); the one-time install states; which workspace each chat is in.
@@ -289,5 +330,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0007_inbox", _m7_inbox),
     ("0008_chat_settings", _m8_chat_settings),
     ("0009_evidence", _m9_evidence),
+    ("0010_proposals", _m10_proposals),
     ("0011_installations", _m11_installations),
 ]
