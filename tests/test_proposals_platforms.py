@@ -32,7 +32,8 @@ from test_proposals import ADOPTION, T0
 from test_proposals import Sender as Sent
 
 # A real headline with markup and a link added: quoted escaped, the link kept.
-HOSTILE = "Huawei in the countryside: AI diagnostics now runs on an ordinary office PC <i>x</i> https://news.example/pc?a=1&b=2"
+# Markup and a link to escape; it must read "for" to be quoted by an upward proposal (checked below).
+HOSTILE = "Huawei in the countryside: AI diagnostics now runs on an ordinary office PC <b>new</b> https://news.example/pc?a=1&b=2"
 ADMIN_ID = 555  # in GATEBOT_ADMINS as telegram:555; its direct chat has the same id
 
 
@@ -64,6 +65,8 @@ async def telegram_bot(service: Service, fake: FakeTelegram) -> AsyncIterator[te
 
 
 def test_telegram_proposal_buttons(rules: RuleSet, classifier: Classifier, tmp_path: Path, clock: Clock) -> None:
+    premise = classifier.classify(HOSTILE)
+    assert (premise.gate, premise.reading) == (4, "for"), "pick a HOSTILE headline the shipped model reads as gate 4, for"
     service = make_service(rules, classifier, tmp_path / "tg.db", clock, admins=frozenset({f"telegram:{ADMIN_ID}"}))
 
     async def scenario() -> None:
@@ -84,7 +87,7 @@ def test_telegram_proposal_buttons(rules: RuleSet, classifier: Classifier, tmp_p
                     assert check_html(post["text"]) is None
                     assert rows(post) == [[("Accept", "v:proposal:accept=1"), ("Dismiss", "v:proposal:dismiss=1")]]
                 assert any(text[:25] in posts[GROUP]["text"] for text in ADOPTION)  # this chat's headlines
-                assert "office PC &lt;i&gt;x&lt;/i&gt;" in posts[GROUP]["text"] and "<i>x</i>" not in posts[GROUP]["text"]
+                assert "office PC &lt;b&gt;new&lt;/b&gt;" in posts[GROUP]["text"] and "<b>new</b>" not in posts[GROUP]["text"]
                 assert "https://news.example/pc?a=1&amp;b=2" in posts[GROUP]["text"]
                 assert not any(text[:25] in posts[ADMIN_ID]["text"] for text in ADOPTION)  # never another's
                 group_post = max(mid for (chat, mid) in fake.messages if chat == GROUP)
@@ -134,7 +137,7 @@ def test_slack_proposal_buttons(slack_app, tmp_path: Path) -> None:  # noqa: F81
         values = buttons(json.loads(post["blocks"]) if isinstance(post["blocks"], str) else post["blocks"])
         assert values == {"Accept": "proposal:accept=1", "Dismiss": "proposal:dismiss=1"}
         assert any(text[:25] in post["text"] for text in ADOPTION)
-        assert "office PC &lt;i&gt;x&lt;/i&gt;" in json.dumps(post["blocks"], ensure_ascii=False)
+        assert "office PC &lt;b&gt;new&lt;/b&gt;" in json.dumps(post["blocks"], ensure_ascii=False)
         await bot.press(values["Accept"], user=MEMBER, ts="1700000001.000100")
         (notice,) = await bot.fake.wait_for("chat.postEphemeral")
         assert "only the bot's admins" in notice.params["text"] and service.store.gate_status(4) is None
