@@ -4,7 +4,7 @@ concern (bot/storage/: messages, caches, statuses and votes, events, digests).
 Tables: messages (every classified message and its verdict), gate_status and gate_status_history
 (the living board), feedback (votes on verdicts), subscriptions (digests), processed_events
 (idempotency for platforms that re-send events), chat_settings (how the bot behaves per chat),
-inbox (bot/inbox.py), feeds (bot/feedstore.py), schema_migrations. The schema is created and migrated
+inbox (bot/inbox.py), feeds (storage/feeds.py), schema_migrations. The schema is created and migrated
 on open (bot/storage/schema.py).
 """
 
@@ -32,6 +32,7 @@ from .storage.base import (
 from .storage.caches import CacheRows
 from .storage.digests import DigestRows
 from .storage.events import EventRows
+from .storage.feeds import FeedRows
 from .storage.messages import MessageRows
 from .storage.schema import MIGRATIONS
 from .storage.statuses import StatusRows
@@ -42,7 +43,7 @@ __all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "GateView", "StatusChange", "Store",
            "iso", "text_key", "utcnow"]
 
 
-class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows):
+class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, FeedRows):
     """All reads and writes of gatebot's state. Safe to share across threads of one process."""
 
     def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):
