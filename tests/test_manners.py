@@ -457,7 +457,7 @@ def test_the_feed_floor_follows_the_chats_floor(svc: Service) -> None:
     assert fs.feed_settings("test", GROUP, floor).floor == "high"
     fs.set_feed_settings("test", GROUP, floor, mode="post")  # changing the mode does not pin the floor
     command(svc, "settings", "floor low")
-    assert fs.feed_settings("test", GROUP, floor) .floor == "low"
+    assert fs.feed_settings("test", GROUP, floor).floor == "low"
     fs.set_feed_settings("test", GROUP, floor, floor="medium")  # /feeds floor medium: the feed's own
     command(svc, "settings", "floor high")
     assert fs.feed_settings("test", GROUP, floor).floor == "medium"
@@ -465,11 +465,11 @@ def test_the_feed_floor_follows_the_chats_floor(svc: Service) -> None:
     assert "high confidence or better" in command(svc, "feeds", "floor default").plain()
 
 
-@pytest.mark.slow  # starts the gatebot command as a process
+@pytest.mark.slow  # the whole gatebot command
 def test_the_readmes_compact_example_is_the_real_output(tmp_path: Path) -> None:
     import os
-    import subprocess
-    import sys
+
+    from cli_run import gatebot_here
 
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")
@@ -477,8 +477,7 @@ def test_the_readmes_compact_example_is_the_real_output(tmp_path: Path) -> None:
     assert block, "README shows a compact reply from `gatebot chat`"
     stdin = block.group(1).encode().decode("unicode_escape").encode("utf-8")
     env = {**os.environ, "GATEBOT_DB": str(tmp_path / "readme.db")}
-    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "chat"], input=stdin, capture_output=True, cwd=tmp_path,
-                         env=env, timeout=60)
+    out = gatebot_here("chat", stdin=stdin, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == block.group(2).strip(), "update README.md's compact example"
 
