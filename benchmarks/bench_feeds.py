@@ -178,7 +178,6 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
     from gatebot.chart import gate_names, trend_data, trend_reply
     from gatebot.classifier import Classifier
     from gatebot.feeds import FeedReader
-    from gatebot.feedstore import FeedStore
     from gatebot.poller import FeedPoller
     from gatebot.ruleset import load_rules
     from gatebot.service import Service
@@ -191,7 +190,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
     service.feeds = poller = FeedPoller(service, FeedReader(guard=AddressGuard(allow_private=True)))
     recorder = Recorder()
     poller.senders = {"bench": recorder}
-    fs = FeedStore(store)
+    fs = store
     base = f"http://127.0.0.1:{port}"
     results = []
 
@@ -214,7 +213,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
 
     for c in range(chats):  # half the chats get posts (6 an hour), half only digests
         if c % 2 == 0:
-            fs.set_chat_settings("bench", f"chat{c}", mode="post", per_hour=6)
+            fs.set_feed_settings("bench", f"chat{c}", mode="post", per_hour=6)
 
     wall = await follow_all(0, n_feeds, entries, "chat")
     results.append({"phase": f"follow {n_feeds} feeds of {entries} entries (16 at a time)", "wall_s": round(wall, 2),
@@ -223,7 +222,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
     await bump()
     fs_due = service.clock() - timedelta(seconds=1)
     for c in range(chats):
-        fs.schedule_all("bench", f"chat{c}", fs_due)
+        fs.schedule_feeds("bench", f"chat{c}", fs_due)
     probes = Probes(service)
     c0, t0 = cpu(), time.perf_counter()
     polled = await probes.around(poller.cycle())
@@ -236,7 +235,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
                     "repeats": sum(r.repeats for r in polled)} | probes.figures())
 
     for c in range(chats):
-        fs.schedule_all("bench", f"chat{c}", service.clock() - timedelta(seconds=1))
+        fs.schedule_feeds("bench", f"chat{c}", service.clock() - timedelta(seconds=1))
     probes = Probes(service)
     t0 = time.perf_counter()
     polled = await probes.around(poller.cycle())
@@ -247,7 +246,7 @@ async def bench(port: int, n_feeds: int, entries: int, chats: int, big: int) -> 
         await follow_all(10_000, big, 10_000, "big")
         await bump()
         for c in range(chats):
-            fs.schedule_all("bench", f"big{c}", service.clock() - timedelta(seconds=1))
+            fs.schedule_feeds("bench", f"big{c}", service.clock() - timedelta(seconds=1))
         probes = Probes(service)
         c0, t0 = cpu(), time.perf_counter()
         polled = await probes.around(poller.cycle())

@@ -19,7 +19,6 @@ from .context import Context, is_bot_admin, words_language
 from .conversation import clean
 from .digest import digest_command, setstatus_command
 from .feed_commands import feeds_list, feeds_settings, follow, unfollow
-from .feedstore import FeedStore
 from .reply import Block, Reply, label
 from .store import StoredMessage
 from .weekly import weekly_command
@@ -53,10 +52,6 @@ class Command:
 
 def _error(ctx_lang: str, key: str, **kw: object) -> Reply:
     return Reply(kind="error", lang=ctx_lang, blocks=[Block(kind="text", text=label(key, ctx_lang, **kw))])
-
-
-def _feeds(ctx: Context) -> FeedStore:
-    return FeedStore(ctx.deps.store, default_floor=ctx.deps.default_floor)
 
 
 def digest_language(ctx: Context) -> str:
@@ -207,18 +202,19 @@ async def follow_(ctx: Context, args: str) -> Reply:
     lang, poller = digest_language(ctx), ctx.deps.feeds
     if poller is None:
         return _error(lang, "feeds_unavailable")
-    return await follow(poller.reader, poller.fs, ctx.platform, ctx.chat_id, ctx.user_id, args, lang, poller.interval)
+    return await follow(poller.reader, ctx.deps.store, ctx.platform, ctx.chat_id, ctx.user_id, args, lang, poller.interval,
+                        ctx.deps.default_floor)
 
 
 async def unfollow_(ctx: Context, args: str) -> Reply:
-    return unfollow(_feeds(ctx), ctx.platform, ctx.chat_id, args, digest_language(ctx))
+    return unfollow(ctx.deps.store, ctx.platform, ctx.chat_id, args, digest_language(ctx))
 
 
 async def feeds(ctx: Context, args: str) -> Reply:
-    lang, fs = digest_language(ctx), _feeds(ctx)
+    lang, store, floor = digest_language(ctx), ctx.deps.store, ctx.deps.default_floor
     if not args:
-        return feeds_list(fs, ctx.platform, ctx.chat_id, lang)
-    answer = feeds_settings(fs, ctx.platform, ctx.chat_id, args, lang)
+        return feeds_list(store, ctx.platform, ctx.chat_id, lang, floor)
+    answer = feeds_settings(store, ctx.platform, ctx.chat_id, args, lang, floor)
     if answer is not None:
         return answer
     poller = ctx.deps.feeds
@@ -227,7 +223,7 @@ async def feeds(ctx: Context, args: str) -> Reply:
     if poller is None:
         return _error(lang, "feeds_unavailable")
     results = await poller.refresh(ctx.platform, ctx.chat_id)
-    reply = feeds_list(poller.fs, ctx.platform, ctx.chat_id, lang)
+    reply = feeds_list(store, ctx.platform, ctx.chat_id, lang, floor)
     summary = label(
         "feeds_refreshed",
         lang,

@@ -1,5 +1,5 @@
 """/follow, /unfollow and /feeds: a chat's followed feeds added, removed, listed and set to post or
-to wait for the digest. Reading a feed is feeds.py's job; the tables are feedstore.py's.
+to wait for the digest. Reading a feed is feeds.py's job; the tables are storage/feeds.py's.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from .feed_parse import FeedError, describe_note, feed_note
 from .feeds import FeedReader, new_item
-from .feedstore import DEFAULT_PER_HOUR, FLOORS, Feed, FeedStore
 from .links import normalise_url
 from .reply import LABELS, Block, Reply, label
+from .storage.feeds import DEFAULT_FLOOR, DEFAULT_PER_HOUR, FLOORS, Feed
+from .store import Store
 from .workers import LIMITS
 
 MAX_FEEDS_PER_CHAT = 20
@@ -38,9 +39,10 @@ def _mode_text(mode: str, per_hour: int, floor: str, lang: str) -> str:
     return label("feed_mode_digest", lang)
 
 
-async def follow(reader: FeedReader, fs: FeedStore, platform: str, chat_id: str, user_id: str, args: str,
-                 lang: str, interval: timedelta) -> Reply:
-    """/follow <url> [post|digest]: read the feed now and record its entries; new ones count from here."""
+async def follow(reader: FeedReader, store: Store, platform: str, chat_id: str, user_id: str, args: str,
+                 lang: str, interval: timedelta, default_floor: str = DEFAULT_FLOOR) -> Reply:
+    """/follow <url> [post|digest]: read the feed now and record its entries; new ones count from here.
+    `default_floor`: the chat's feed floor when it chose none (the rules' floor for group replies)."""
     words = args.split()
     if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in MODES):
         return _reply(lang, label("follow_usage", lang), "error")
@@ -48,9 +50,9 @@ async def follow(reader: FeedReader, fs: FeedStore, platform: str, chat_id: str,
     if url is None:
         return _reply(lang, label("follow_bad_url", lang, url=words[0][:80]), "error", True)
     mode = words[1].lower() if len(words) == 2 else ""
-    if fs.find(platform, chat_id, url):
+    if store.find_feed(platform, chat_id, url):
         return _reply(lang, label("follow_already", lang, url=url[:200]), "status", True)
-    if fs.count_feeds(platform, chat_id) >= MAX_FEEDS_PER_CHAT:
+    if store.count_feeds(platform, chat_id) >= MAX_FEEDS_PER_CHAT:
         return _reply(lang, label("follow_limit", lang, n=MAX_FEEDS_PER_CHAT), "error")
     try:
         read = await reader.read(url, discover=True)
@@ -59,14 +61,14 @@ async def follow(reader: FeedReader, fs: FeedStore, platform: str, chat_id: str,
                       "error", True)
     assert read.parsed is not None
     feed_url = read.feed_url
-    if feed_url != url and fs.find(platform, chat_id, feed_url):
+    if feed_url != url and store.find_feed(platform, chat_id, feed_url):
         return _reply(lang, label("follow_already", lang, url=feed_url[:200]), "status", True)
     parsed = read.parsed
-    fs.add_feed(platform, chat_id, url=url, feed_url=feed_url, title=parsed.title, mode=mode,
-                created_by=user_id, etag=read.doc.etag, last_modified=read.doc.last_modified,
-                next_poll_at=fs.now() + interval, note=feed_note(parsed, read.doc),
-                entries=[new_item(e) for e in parsed.entries])
-    chat = fs.chat_settings(platform, chat_id)
+    store.add_feed(platform, chat_id, url=url, feed_url=feed_url, title=parsed.title, mode=mode,
+                   created_by=user_id, etag=read.doc.etag, last_modified=read.doc.last_modified,
+                   next_poll_at=store.clock() + interval, note=feed_note(parsed, read.doc),
+                   entries=[new_item(e) for e in parsed.entries])
+    chat = store.feed_settings(platform, chat_id, default_floor)
     blocks = [Block(kind="text", text=label("follow_done", lang, title=parsed.title or feed_url, url=feed_url,
                                             n=len(parsed.entries)), user_text=True),
               Block(kind="text", text=label("feed_new_entries", lang,
@@ -84,8 +86,8 @@ def _unwrap(word: str) -> str:
     return word.replace("&amp;", "&") if "&amp;" in word else word
 
 
-def _pick(fs: FeedStore, platform: str, chat_id: str, which: str) -> Feed | None:
-    feeds = fs.feeds(platform, chat_id)
+def _pick(store: Store, platform: str, chat_id: str, which: str) -> Feed | None:
+    feeds = store.feeds(platform, chat_id)
     which = _unwrap(which)
     if which.isdigit():
         n = int(which)
@@ -94,22 +96,22 @@ def _pick(fs: FeedStore, platform: str, chat_id: str, which: str) -> Feed | None
     return next((f for f in feeds if url in (f.url, f.feed_url)), None)
 
 
-def unfollow(fs: FeedStore, platform: str, chat_id: str, args: str, lang: str) -> Reply:
+def unfollow(store: Store, platform: str, chat_id: str, args: str, lang: str) -> Reply:
     """/unfollow <url|number>"""
     which = args.strip()
     if not which or len(which.split()) != 1:
         return _reply(lang, label("unfollow_usage", lang), "error")
-    feed = _pick(fs, platform, chat_id, which)
+    feed = _pick(store, platform, chat_id, which)
     if feed is None:
         return _reply(lang, label("unfollow_unknown", lang, which=which[:80]), "error", True)
-    fs.remove_feed(feed.id)
+    store.remove_feed(feed.id)
     return _reply(lang, label("unfollow_done", lang, title=feed.name[:200]), "status", True)
 
 
-def feeds_list(fs: FeedStore, platform: str, chat_id: str, lang: str) -> Reply:
+def feeds_list(store: Store, platform: str, chat_id: str, lang: str, default_floor: str = DEFAULT_FLOOR) -> Reply:
     """/feeds: every feed with its last fetch, entries seen, mode and last error or note."""
-    feeds = fs.feeds(platform, chat_id)
-    chat = fs.chat_settings(platform, chat_id)
+    feeds = store.feeds(platform, chat_id)
+    chat = store.feed_settings(platform, chat_id, default_floor)
     if not feeds:
         return _reply(lang, label("feeds_none", lang))
     blocks = [Block(kind="heading", text=label("feeds_title", lang, n=len(feeds), max=MAX_FEEDS_PER_CHAT)),
@@ -137,7 +139,8 @@ def _status_of(detail: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def feeds_settings(fs: FeedStore, platform: str, chat_id: str, args: str, lang: str) -> Reply | None:
+def feeds_settings(store: Store, platform: str, chat_id: str, args: str, lang: str,
+                   default_floor: str = DEFAULT_FLOOR) -> Reply | None:
     """/feeds post [N] · /feeds digest · /feeds floor low|medium|high · /feeds <number> post|digest.
     None when `args` is none of these (the caller answers with the list or the usage)."""
     words = args.lower().split()
@@ -149,19 +152,19 @@ def feeds_settings(fs: FeedStore, platform: str, chat_id: str, args: str, lang: 
             if not words[1].isdigit() or not 1 <= int(words[1]) <= 60:
                 return _reply(lang, label("feeds_bad_rate", lang), "error")
             per_hour = int(words[1])
-        chat = fs.set_chat_settings(platform, chat_id, mode="post", per_hour=per_hour)
+        chat = store.set_feed_settings(platform, chat_id, default_floor, mode="post", per_hour=per_hour)
     elif words == ["digest"]:
-        chat = fs.set_chat_settings(platform, chat_id, mode="digest")
+        chat = store.set_feed_settings(platform, chat_id, default_floor, mode="digest")
     elif words[0] == "floor" and len(words) == 2 and words[1] in (*FLOORS, "default"):
         # "default": follow the chat's /settings floor again
-        chat = fs.set_chat_settings(platform, chat_id, floor="" if words[1] == "default" else words[1])
+        chat = store.set_feed_settings(platform, chat_id, default_floor, floor="" if words[1] == "default" else words[1])
     elif len(words) == 2 and words[0].isdigit() and words[1] in (*MODES, "default"):
-        feed = _pick(fs, platform, chat_id, words[0])
+        feed = _pick(store, platform, chat_id, words[0])
         if feed is None:
             return _reply(lang, label("unfollow_unknown", lang, which=words[0]), "error", True)
         mode = "" if words[1] == "default" else words[1]
-        fs.set_mode(feed.id, mode)
-        chat = fs.chat_settings(platform, chat_id)
+        store.set_feed_mode(feed.id, mode)
+        chat = store.feed_settings(platform, chat_id, default_floor)
         return _reply(lang, label("feeds_mode_one", lang, title=feed.name[:200],
                                   mode=_mode_text(mode or chat.mode, chat.per_hour, chat.floor, lang)), "status", True)
     else:

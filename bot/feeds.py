@@ -17,10 +17,10 @@ from datetime import timedelta
 
 from .address_guard import AddressGuard, Resolver, loop_resolve
 from .feed_parse import HTML_TYPES, Entry, FeedError, ParsedFeed, parse_off_loop
-from .feedstore import Feed, FeedStore, NewItem
 from .fetch import MAX_BYTES, TOTAL_TIMEOUT, Document, LinkFetcher
 from .fetch_errors import BadStatus, LinkError
-from .store import text_key
+from .storage.feeds import Feed, NewItem
+from .store import Store, text_key
 
 FAILED_REMEMBERED = 256  # documents the feed worker was stopped on, remembered by their hash
 BACKOFF_MAX = timedelta(hours=6)
@@ -134,23 +134,23 @@ class Checked:
     unchanged: bool = False
 
 
-async def check_feed(reader: FeedReader, fs: FeedStore, feed: Feed, interval: timedelta) -> Checked:
+async def check_feed(reader: FeedReader, store: Store, feed: Feed, interval: timedelta) -> Checked:
     """Poll one feed: record a failure or "not modified" here; return the entries it has not had before."""
-    now = fs.now()
+    now = store.clock()
     try:
         read = await reader.read(feed.feed_url, feed.etag, feed.last_modified)
     except FeedError as e:
-        fs.record_failure(feed.id, e.code, e.detail, now + backoff(interval, feed.errors + 1))
+        store.record_feed_failure(feed.id, e.code, e.detail, now + backoff(interval, feed.errors + 1))
         return Checked(feed, error=e)
     except Exception as e:  # noqa: BLE001 - one feed must never stop the others
         err = FeedError("failed", f"{type(e).__name__}: {e}")
-        fs.record_failure(feed.id, err.code, err.detail, now + backoff(interval, feed.errors + 1))
+        store.record_feed_failure(feed.id, err.code, err.detail, now + backoff(interval, feed.errors + 1))
         return Checked(feed, error=err)
     if read.parsed is None:
-        fs.record_unchanged(feed.id, now + interval)
+        store.record_feed_unchanged(feed.id, now + interval)
         return Checked(feed, read=read, unchanged=True)
     entries = read.parsed.entries
-    known = fs.known_keys(feed.id, [e.key for e in entries])
+    known = store.known_feed_keys(feed.id, [e.key for e in entries])
     new = [e for e in entries if e.key not in known]
     new.reverse()  # feeds list the newest first: handle (and post) the oldest first
     return Checked(feed, new=new, read=read)

@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 from . import chatsettings
 from .feed_parse import Entry, feed_note
 from .feeds import FeedReader, backoff, check_feed, new_item
-from .feedstore import FLOORS, MIN_TITLE_MATCH, Feed, FeedStore
 from .jobs import Job, Wait, run_job, wait_or_stop
 from .models import Verdict
 from .reply import Reply
+from .storage.feeds import FLOORS, MIN_TITLE_MATCH, Feed
 from .store import Store, text_key, utcnow
 
 log = logging.getLogger("gatebot.feeds")
@@ -97,7 +97,7 @@ class FeedPoller:
         self.service = service
         self.reader = reader
         self.interval = max(interval, timedelta(seconds=1))
-        self.fs = FeedStore(service.store, default_floor=service.default_floor)
+        self.store = service.store
         self.clock: Callable[[], datetime] = clock or getattr(service, "clock", None) or utcnow
         self.senders: dict[str, Sender] = {}
         self.tick = 30.0  # seconds between looks for due feeds in `run`
@@ -132,12 +132,12 @@ class FeedPoller:
 
     async def cycle(self) -> list[PollResult]:
         """Poll every feed that is due now, CONCURRENCY at a time."""
-        due = [f for f in self.fs.due_feeds(self.clock()) if f.id not in self._busy]
+        due = [f for f in self.store.due_feeds(self.clock()) if f.id not in self._busy]
         return list(await asyncio.gather(*(self.poll(f) for f in due)))
 
     async def refresh(self, platform: str, chat_id: str) -> list[PollResult]:
         """/feeds refresh: poll this chat's feeds now, whatever their schedule."""
-        feeds = [f for f in self.fs.feeds(platform, chat_id) if f.id not in self._busy]
+        feeds = [f for f in self.store.feeds(platform, chat_id) if f.id not in self._busy]
         return list(await asyncio.gather(*(self.poll(f, collect=platform not in self.senders) for f in feeds)))
 
     async def run(self, stop: asyncio.Event, tick: float | None = None, max_cycles: int | None = None,
@@ -160,7 +160,7 @@ class FeedPoller:
         self._busy.add(feed.id)
         try:
             async with self._semaphore():
-                checked = await check_feed(self.reader, self.fs, feed, self.interval)
+                checked = await check_feed(self.reader, self.store, feed, self.interval)
             result = PollResult(feed, error=checked.error.code if checked.error else "", unchanged=checked.unchanged)
             if checked.read is None or checked.read.parsed is None:
                 return result
@@ -171,7 +171,7 @@ class FeedPoller:
                     return await self._handle(feed, checked.new, checked.read, result, collect)
                 except Exception as exc:  # noqa: BLE001 - e.g. the database is locked: back off, keep going
                     log.exception("feeds: handling %s failed", feed.feed_url)
-                    self.fs.record_failure(feed.id, "failed", f"{type(exc).__name__}: {exc}",
+                    self.store.record_feed_failure(feed.id, "failed", f"{type(exc).__name__}: {exc}",
                                            self.clock() + backoff(self.interval, feed.errors + 1))
                     result.error = "failed"
                     return result
@@ -180,7 +180,7 @@ class FeedPoller:
 
     async def _handle(self, feed: Feed, new: list[Entry], read, result: PollResult, collect: bool) -> PollResult:
         parsed = read.parsed
-        chat = self.fs.chat_settings(feed.platform, feed.chat_id)
+        chat = self.store.feed_settings(feed.platform, feed.chat_id, self.service.default_floor)
         mode = feed.mode or chat.mode
         # A chat that is quiet, or answers commands only (/settings mode off), gets no posts
         # meanwhile: they wait in the digest.
@@ -189,7 +189,7 @@ class FeedPoller:
         source = parsed.title or feed.title or (urlsplit(feed.feed_url).hostname or feed.feed_url)
         result.new = len(new)
         items = []
-        pasted = self.fs.recent_pasted(feed.platform, feed.chat_id) if feed.primed and new else []
+        pasted = self.store.recent_pasted(feed.platform, feed.chat_id) if feed.primed and new else []
         to_post: list[tuple[Entry, Verdict, int, Any]] = []
         claimed: list[tuple[str, str, str]] = []
         try:
@@ -201,7 +201,7 @@ class FeedPoller:
                 keys = [(f"{feed.platform}:{feed.chat_id}", "title", title_key)]
                 if entry.link:
                     keys.append((f"{feed.platform}:{feed.chat_id}", "link", entry.link))
-                if (any(k in self._claimed for k in keys) or self.fs.seen_elsewhere(feed, title_key, entry.link)
+                if (any(k in self._claimed for k in keys) or self.store.seen_in_chat(feed, title_key, entry.link)
                         or _quoted(entry, pasted)):
                     result.repeats += 1
                     items.append(new_item(entry, post="repeat"))
@@ -228,7 +228,7 @@ class FeedPoller:
                 if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the chats served by this loop get a word in
             now = self.clock()
-            self.fs.record_poll(feed, title=parsed.title, etag=read.doc.etag, last_modified=read.doc.last_modified,
+            self.store.record_feed_poll(feed, title=parsed.title, etag=read.doc.etag, last_modified=read.doc.last_modified,
                                 note=feed_note(parsed, read.doc), next_poll_at=now + self.interval, items=items)
         finally:
             self._claimed.difference_update(claimed)
@@ -242,7 +242,7 @@ class FeedPoller:
         if sender is None and not collect:
             result.digested += 1  # that platform is not running here: the digest will carry it
             return
-        if not self.fs.claim_post(feed.id, entry.key, feed.platform, feed.chat_id, self.clock() - RATE_WINDOW,
+        if not self.store.claim_feed_post(feed.id, entry.key, feed.platform, feed.chat_id, self.clock() - RATE_WINDOW,
                                   per_hour):
             result.capped += 1
             result.digested += 1
@@ -250,15 +250,15 @@ class FeedPoller:
         reply = self.service.entry_reply(verdict, entry.title, source, entry.link, message_id, decision)
         if sender is None:
             result.replies.append(reply)
-            self.fs.finish_post(feed.id, entry.key, ok=True)
+            self.store.finish_feed_post(feed.id, entry.key, ok=True)
             result.posted += 1
             return
         try:
             await asyncio.wait_for(sender.send(feed.chat_id, reply), SEND_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - the entry stays in the digest
             log.warning("feeds: posting to %s:%s failed: %s", feed.platform, feed.chat_id, type(exc).__name__)
-            self.fs.finish_post(feed.id, entry.key, ok=False)
+            self.store.finish_feed_post(feed.id, entry.key, ok=False)
             result.failed += 1
             return
-        self.fs.finish_post(feed.id, entry.key, ok=True)
+        self.store.finish_feed_post(feed.id, entry.key, ok=True)
         result.posted += 1

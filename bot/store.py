@@ -4,7 +4,7 @@ concern (bot/storage/: messages, caches, statuses and votes, events, digests).
 Tables: messages (every classified message and its verdict), gate_status and gate_status_history
 (the living board), feedback (votes on verdicts), subscriptions (digests), processed_events
 (idempotency for platforms that re-send events), chat_settings (how the bot behaves per chat),
-inbox (bot/inbox.py), feeds (bot/feedstore.py), evidence, evidence_keys and evidence_daily (the
+inbox (bot/inbox.py), feeds (storage/feeds.py), evidence, evidence_keys and evidence_daily (the
 evidence ledger, bot/storage/evidence.py), schema_migrations. The schema is created and migrated
 on open (bot/storage/schema.py).
 """
@@ -34,6 +34,7 @@ from .storage.caches import CacheRows
 from .storage.digests import DigestRows
 from .storage.events import EventRows
 from .storage.evidence import Balance, EvidenceItem, EvidenceRows, Tally
+from .storage.feeds import FeedRows
 from .storage.home import HomeRows
 from .storage.messages import MessageRows
 from .storage.schema import MIGRATIONS
@@ -45,8 +46,8 @@ __all__ = ["KEY_CHARS", "MAX_STORED_CHARS", "Balance", "EvidenceItem", "GateView
            "iso", "text_key", "utcnow"]
 
 
-class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, EvidenceRows,
-            HomeRows):
+class Store(MessageRows, CacheRows, StatusRows, EventRows, DigestRows, WeeklyRows, TrendRows, FeedRows,
+            EvidenceRows, HomeRows):
     """All reads and writes of gatebot's state. Safe to share across threads of one process."""
 
     def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):

@@ -118,11 +118,17 @@ def _fit(batch):
         from sklearn.linear_model import LogisticRegression
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise TrainError("training needs scikit-learn: pip install 'gatebot[train]'") from exc
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
     X, y, w = _rows(batch)
     vectorizer = DictVectorizer()
     matrix = vectorizer.fit_transform(X)
     model = LogisticRegression(C=C, max_iter=3000, tol=1e-5)
-    model.fit(matrix, y, sample_weight=w)
+    # One BLAS thread: lbfgs stops at `tol` on a path that depends on how sums are split across
+    # threads, so the weights would depend on the machine's core count (7e-3 apart between one and
+    # two threads here); and the vectors are too short to share out (one thread: 2-3x faster).
+    with threadpool_limits(1):
+        model.fit(matrix, y, sample_weight=w)
     if list(model.classes_) != list(CLASSES):
         raise TrainError(f"the corpus must hold every answer {list(CLASSES)}; it has {list(model.classes_)}")
     return vectorizer, model

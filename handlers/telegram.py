@@ -2,9 +2,8 @@
 
 `build(service, settings, web_app)` returns a `TelegramAdapter`. Long polling by default (PTB's
 Updater, started in `start()`; we own the event loop, so no run_polling). With
-TELEGRAM_WEBHOOK_URL set it registers a POST route at that URL's path on the shared aiohttp app,
-checks the X-Telegram-Bot-Api-Secret-Token header (403 without the right one), and feeds updates
-into the PTB Application's update queue.
+TELEGRAM_WEBHOOK_URL set it registers a POST route at that URL's path on the shared aiohttp app
+(the secret header checked, updates queued: telegram_updates.py, with the inbox they are kept in).
 
 What the bot answers:
 - groups/supergroups: what the service decides to answer (a gate headline at the group's confidence
@@ -32,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
-import json
 import logging
 import re
 import secrets
@@ -79,40 +76,14 @@ from .lifecycle import StartFailure
 from .telegram_inline import CACHE_SECONDS, TokenBucket, article, slow_down
 from .telegram_logs import quiet_token_loggers, redact
 from .telegram_render import keyboard, parse_callback, render_chunks, render_single
+from .telegram_updates import ALLOWED_UPDATES, PLATFORM, InboxQueue, receive_webhook, resume
 
-PLATFORM = "telegram"
-ALLOWED_UPDATES = ["message", "callback_query", "inline_query", "channel_post"]
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024  # a photo's caption
 ANONYMOUS_ADMIN = "1087968824"  # @GroupAnonymousBot: the sender of an anonymous admin's messages
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 
 log = logging.getLogger("gatebot.telegram")
 T = TypeVar("T")
-
-
-class _InboxQueue(asyncio.Queue):
-    """PTB's update queue, writing each update to the inbox as it is queued.
-
-    Both ways updates arrive put them here before they are acknowledged: the Updater queues a
-    getUpdates batch before its next getUpdates confirms it (the offset), and the webhook handler
-    queues an update before answering 200. An update already finished is not queued again.
-    """
-
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__()
-        self.inbox = inbox
-
-    async def put(self, item: Any) -> None:
-        if isinstance(item, Update) and item.inline_query is None:  # inline queries: telegram_inline.py
-            status = self.inbox.accept(PLATFORM, str(item.update_id), item.to_json(), kind="update")
-            if status not in ("new", "pending"):
-                log.info("telegram: update %s already handled (%s)", item.update_id, status)
-                return
-        await super().put(item)
-
-    def put_nowait(self, item: Any) -> None:  # PTB queues its stop signal this way; updates never come here
-        super().put_nowait(item)
 
 
 def command_menu(lang: str) -> list[BotCommand]:
@@ -161,7 +132,7 @@ class TelegramAdapter:
         self.inbox = service.inbox or Inbox(service.store)
         builder = (
             Application.builder()
-            .update_queue(_InboxQueue(self.inbox))
+            .update_queue(InboxQueue(self.inbox))
             .token(self._token)
             .base_url(settings.telegram_api_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=5))
@@ -213,19 +184,7 @@ class TelegramAdapter:
             with contextlib.suppress(Exception):
                 await self.stop()
             raise failure
-        await self._resume()
-
-    async def _resume(self) -> None:
-        items = self.inbox.resumable(PLATFORM)
-        for item in items:
-            try:
-                update = Update.de_json(json.loads(item.payload), self.application.bot)
-            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
-                self.inbox.finish(PLATFORM, item.key, ok=False, error=f"unreadable: {type(exc).__name__}")
-                continue
-            await self.application.update_queue.put(update)
-        if items:
-            log.info("telegram: resumed %d update(s) left unanswered by the previous run", len(items))
+        await resume(self.inbox, self.application)
 
     async def _start(self) -> None:
         app = self.application
@@ -270,20 +229,7 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ webhook
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not given or not hmac.compare_digest(given.encode(), self._secret.encode()):
-            return web.Response(status=403, text="forbidden")
-        if not self._accepting:
-            return web.Response(status=503, text="not running")  # Telegram retries later
-        try:
-            data = await request.json()
-            update = Update.de_json(data, self.application.bot)
-        except Exception:
-            return web.Response(status=400, text="bad update")
-        if update is None:
-            return web.Response(status=400, text="bad update")
-        await self.application.update_queue.put(update)
-        return web.Response(status=200, text="ok")
+        return await receive_webhook(request, self._secret, self._accepting, self.application)
 
     # ------------------------------------------------------------------ sending
 

@@ -1,4 +1,5 @@
-"""The `gatebot` command line, run as a subprocess like a user would."""
+"""The `gatebot` command line: what each command does and prints, its exit codes and one-line errors
+(run in this process, cli_run.py), and the console entry point and `gatebot run` as real processes."""
 
 from __future__ import annotations
 
@@ -9,21 +10,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import gatebot_here
 
-pytestmark = pytest.mark.slow  # every test here starts the gatebot command as a process
+pytestmark = pytest.mark.slow  # the full command each time: rules and models loaded, some tests start a process
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "eval-fixture.jsonl"
 
 
 def gatebot(*args: str, stdin: bytes | None = None, env: dict | None = None, cwd: Path | None = None):
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], input=stdin, capture_output=True,
-                          env=full_env, cwd=cwd or ROOT, timeout=60)
+    return gatebot_here(*args, stdin=stdin, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
 
 
 def test_version_and_help():
-    out = gatebot("--version")
+    # as a process: `python -m gatebot.cli` is how the console script and the Dockerfile start it
+    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "--version"], capture_output=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0 and out.stdout.decode().startswith("gatebot ")
     out = gatebot("--help")
     assert out.returncode == 0 and b"classify" in out.stdout

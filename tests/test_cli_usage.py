@@ -1,25 +1,24 @@
-"""The command line says what is wrong in one line on stderr, and reads a .env file: run as a user would."""
+"""The command line says what is wrong in one line on stderr, and reads a .env file: the whole
+command, with its own environment and working directory (in this process: cli_run.py)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import gatebot_here
 
-pytestmark = pytest.mark.slow  # every test here starts the gatebot command as a process
+pytestmark = pytest.mark.slow  # the full command each time: rules and models loaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def gatebot(*args: str, env: dict | None = None, cwd: Path | None = None, drop: tuple[str, ...] = (),
             stdin: bytes = b""):
-    """The real CLI in a subprocess; `drop` removes variables from the inherited environment."""
+    """The whole CLI; `drop` removes variables from the inherited environment."""
     base = {k: v for k, v in os.environ.items() if k not in drop}
-    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], input=stdin, capture_output=True,
-                          env={**base, **(env or {})}, cwd=cwd or ROOT, timeout=60)
+    return gatebot_here(*args, stdin=stdin, env={**base, **(env or {})}, cwd=cwd or ROOT)
 
 
 def one_error_line(out) -> str:

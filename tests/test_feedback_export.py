@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import drive
 import pytest
+from cli_run import gatebot_here
 from gatebot.corpus import label_from_votes, validate_line
 from gatebot.ruleset import load_rules
 from gatebot.service import Message, Service
@@ -31,7 +30,7 @@ def test_label_from_votes(bot_gate, votes, want):
     assert label_from_votes(bot_gate, votes) == want
 
 
-@pytest.mark.slow  # starts the gatebot command as a process
+@pytest.mark.slow  # the whole gatebot command
 def test_export_writes_corpus_lines_from_votes(tmp_path):
     db = tmp_path / "gatebot.db"
     store = Store(db)
@@ -48,11 +47,11 @@ def test_export_writes_corpus_lines_from_votes(tmp_path):
     drive.press(service, "telegram", "-100", "u2", ids["算力租赁价格上涨"], "1")  # split: left out
     store.close()
     env = {**os.environ, "GATEBOT_DB": str(db)}
-    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "feedback", "export"], capture_output=True,
-                         text=True, env=env, cwd=tmp_path, timeout=60)
-    assert out.returncode == 0, out.stderr
-    lines = [validate_line(json.loads(x)) for x in out.stdout.splitlines()]  # the corpus format
+    ran = gatebot_here("feedback", "export", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr.decode()
+    stdout, stderr = ran.stdout.decode(), ran.stderr.decode()
+    lines = [validate_line(json.loads(x)) for x in stdout.splitlines()]  # the corpus format
     assert [(x["text"], x["gold"]) for x in lines] == [
         ("ByteDance orders $5.6B of Ascend 950PR chips", 1), ("昇腾CANN全面开源", 2)]
     assert lines[1]["lang"] == "zh" and "readers' votes (2 2); the bot said 3" in lines[1]["note"]
-    assert "2 labelled headline(s) from readers' votes (1 left out: votes split evenly)" in out.stderr
+    assert "2 labelled headline(s) from readers' votes (1 left out: votes split evenly)" in stderr

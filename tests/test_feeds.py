@@ -21,7 +21,6 @@ from gatebot.cli import main as cli_main
 from gatebot.digest import build_digest
 from gatebot.feed_parse import MAX_ENTRIES, parse_document, trim_entries
 from gatebot.feeds import FeedReader
-from gatebot.feedstore import FeedStore
 from gatebot.poller import FeedPoller
 from gatebot.reply import Reply, label
 from gatebot.service import Message, Service
@@ -173,7 +172,7 @@ def test_bad_feeds_get_clear_messages(bot: Service, site: FeedSite) -> None:
     assert label("feed_err_not_feed", "en") in follow_says(site.serve("/words", b"plain words", "text/plain"))
     assert "not an http(s) link" in follow_says("ftp://files.example/feed")
     assert "Usage" in follow_says("")
-    assert FeedStore(bot.store).feeds("test", "c1") == []  # nothing half-followed
+    assert bot.store.feeds("test", "c1") == []  # nothing half-followed
 
 
 def test_a_feed_redirecting_to_a_private_address_is_refused(service: Service, site: FeedSite) -> None:
@@ -187,7 +186,7 @@ def test_a_feed_redirecting_to_a_private_address_is_refused(service: Service, si
 
 
 def test_feeds_that_vanish_break_or_bloat_say_so_in_the_list(bot: Service, site: FeedSite) -> None:
-    fs = FeedStore(bot.store)
+    fs = bot.store
     site.serve("/v.xml", rss20("Vanishing", items(GATE1)))
     site.serve("/m.xml", rss20("Mangled", items(GATE1, prefix="m")))
     site.serve("/big.xml", rss20("Huge", items(*(f"item {i}" for i in range(10_000)), prefix="h")))
@@ -245,7 +244,7 @@ def test_at_most_20_feeds_and_unfollow_by_number_or_url(bot: Service, site: Feed
     assert "Unfollowed “Feed 5”" in text(cmd(bot, "unfollow", site.url("/n5.xml")))
     assert "follows no feed “99”" in text(cmd(bot, "unfollow", "99"))
     assert "Following" in text(cmd(bot, "follow", site.url("/n20.xml")))
-    assert FeedStore(bot.store).count_feeds("test", "c1") == 19
+    assert bot.store.count_feeds("test", "c1") == 19
     assert bot.store.db["feed_items"].count == 19
 
 
@@ -256,9 +255,9 @@ def test_feed_settings_commands(bot: Service, site: FeedSite) -> None:
     assert "daily digest" in text(cmd(bot, "feeds", "1 digest"))
     assert cmd(bot, "feeds", "post 0").kind == "error"
     assert "Usage: /feeds" in text(cmd(bot, "feeds", "sideways"))
-    settings = FeedStore(bot.store).chat_settings("test", "c1")
+    settings = bot.store.feed_settings("test", "c1")
     assert (settings.mode, settings.per_hour, settings.floor) == ("post", 3, "high")
-    assert FeedStore(bot.store).feeds("test", "c1")[0].mode == "digest"
+    assert bot.store.feeds("test", "c1")[0].mode == "digest"
 
 
 def test_without_a_poller_following_says_where_it_works(service: Service) -> None:

@@ -18,7 +18,6 @@ from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import sent_texts
 from gatebot.address_guard import AddressGuard
 from gatebot.feeds import FeedReader
-from gatebot.feedstore import FeedStore
 from gatebot.poller import FeedPoller
 from gatebot.service import Service
 from gatebot.store import Store
@@ -53,7 +52,7 @@ def poller_for(service: Service) -> FeedPoller:
 
 def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Service, site: FeedSite) -> None:
     service.feeds = poller_for(service)
-    fs = FeedStore(service.store)
+    fs = service.store
     path = "/tg.xml"
     url = site.serve(path, rss20("Wire & Co", entries(CHATTER, GATE1, prefix="old")))
 
@@ -84,7 +83,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
             restarted = poller_for(service)
             restarted.senders = {"telegram": adapter}
             site.serve(path, site.routes[path].body)
-            fs.schedule_all("telegram", str(GROUP), service.clock() - timedelta(minutes=1))
+            fs.schedule_feeds("telegram", str(GROUP), service.clock() - timedelta(minutes=1))
             results = await restarted.cycle()
             assert len(results) == 1 and not results[0].unchanged and results[0].new == 0
             assert len(sent_texts(fake, GROUP)) == before + 3
@@ -99,7 +98,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
             # the weekly chart: sent once on its day, not again
             weekly = await reply_to(fake, fake.push_message(GROUP, "/digest weekly mon 09:00 Asia/Shanghai"))
             assert "every Monday at 09:00 (Asia/Shanghai)" in weekly["text"]
-            due = next_weekly(fs.store.weekly("telegram", str(GROUP)), service.clock())
+            due = next_weekly(fs.weekly("telegram", str(GROUP)), service.clock())
             assert due is not None and due.weekday() in (0, 6)  # Monday 09:00 in Shanghai is Monday 01:00 UTC
             assert await weekly_tick(service, {"telegram": adapter}, "run-1", due + timedelta(minutes=1)) == [
                 ("telegram", str(GROUP), due.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat(), "sent")]
@@ -110,7 +109,7 @@ def test_telegram_follow_post_cap_restart_unfollow_trend_and_weekly(service: Ser
             gone = await reply_to(fake, fake.push_message(GROUP, "/unfollow 1"))
             assert "Unfollowed" in gone["text"]
             site.serve(path, rss20("Wire", entries(GATE3, prefix="later")))
-            fs.schedule_all("telegram", str(GROUP), service.clock() - timedelta(minutes=1))
+            fs.schedule_feeds("telegram", str(GROUP), service.clock() - timedelta(minutes=1))
             assert await service.feeds.cycle() == []
 
     run(scenario(), timeout=60)
@@ -133,7 +132,7 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
 
     async def main() -> None:
         async with FakeSlackAPI() as fake, slack_app(tmp_path / "g.db", fake, rules, classifier) as bot:
-            fs = FeedStore(bot.service.store)
+            fs = bot.service.store
             fake.users["U0USER001"] = {"is_admin": True}  # feeds are configured by the workspace's admins
             await bot.command("/follow", f"<{url}> post", rid="follow")
             await bot.command("/follow", quiet, rid="follow-quiet")  # the chat's default: digest
@@ -144,7 +143,7 @@ def test_slack_follow_background_posts_trend_upload_and_unfollow(tmp_path, rules
                                    + entries(GATE1, CHATTER, prefix="s-old")))
             site.serve("/quiet.xml", rss20("Vendor blog", entries(ALIBABA, prefix="q-new")
                                            + entries(CHATTER, prefix="q-old")))
-            fs.schedule_all("slack", CHANNEL, bot.service.clock() - timedelta(minutes=1))
+            fs.schedule_feeds("slack", CHANNEL, bot.service.clock() - timedelta(minutes=1))
             posts = await fake.wait_for("chat.postMessage", 2, 10.0)
             assert all(p.params["channel"] == CHANNEL and "thread_ts" not in p.params for p in posts)
             assert GATE1B in posts[0].params["text"] and GATE3 in posts[1].params["text"]

@@ -265,7 +265,6 @@ def test_a_feed_the_worker_is_stopped_on_is_reported_backed_off_and_not_parsed_a
     from gatebot import workers
     from gatebot.feed_commands import error_text
     from gatebot.feeds import FeedReader
-    from gatebot.feedstore import FeedStore
     from gatebot.poller import FeedPoller
     from test_feeds import OPEN as FEED_OPEN
 
@@ -280,9 +279,9 @@ def test_a_feed_the_worker_is_stopped_on_is_reported_backed_off_and_not_parsed_a
         workers.slot("feed").discard(kill=True)
         workers._SLOTS.pop("feed")
         feeds.serve("/f.xml", FEED_HEAD + b"<a>" * 1000)
-        fs = FeedStore(service.store)
+        fs = service.store
         for round_ in (1, 2):
-            fs.schedule_all("test", "c1", service.clock())
+            fs.schedule_feeds("test", "c1", service.clock())
             (result,) = asyncio.run(service.feeds.cycle())
             feed = fs.feeds("test", "c1")[0]
             assert result.error == "too_slow" and feed.errors == round_ and feed.error_code == "too_slow"

@@ -1,15 +1,15 @@
-"""The model judge through the command line, run as a subprocess against the fake server."""
+"""The model judge through the command line (the whole command, in this process: cli_run.py) against
+the fake server."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_run import gatebot_here
 from fakes.openai_api import MODEL, FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +27,7 @@ def gatebot(*args: str, fake: FakeLLM | None, tmp_path: Path, stdin: bytes | Non
         full.update(GATEBOT_LLM_URL=fake.base_url, GATEBOT_LLM_MODEL=MODEL, GATEBOT_LLM_API_KEY=KEY,
                     GATEBOT_LLM_TIMEOUT="1")
     full.update(env)
-    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], input=stdin, capture_output=True,
-                          env=full, cwd=tmp_path, timeout=60)
+    return gatebot_here(*args, stdin=stdin, env=full, cwd=tmp_path)
 
 
 def test_classify_json_reports_both_judges(tmp_path: Path) -> None:

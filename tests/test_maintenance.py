@@ -15,6 +15,7 @@ from pathlib import Path
 
 import drive
 import pytest
+from cli_run import gatebot_here
 from gatebot.maintenance import MaintenanceError, backup, parse_age, purge
 from gatebot.scheduler import Scheduler
 from gatebot.service import Message, Service
@@ -26,8 +27,14 @@ HEADLINES = ["ByteDance orders $5.6B of Ascend 950PR chips", "昇腾CANN全面�
 
 
 def gatebot(*args: str, env: dict | None = None, cwd: Path | None = None):
+    """`gatebot` as its own process: a second connection to the database, as in production."""
     return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], capture_output=True,
                           env={**os.environ, **(env or {})}, cwd=cwd or ROOT, timeout=60)
+
+
+def gatebot_cmd(*args: str, env: dict | None = None):
+    """The whole command, in this process (cli_run.py)."""
+    return gatebot_here(*args, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
 class Writer(threading.Thread):
@@ -127,7 +134,7 @@ def test_backup_refuses_what_it_cannot_do_well(tmp_path):
     with pytest.raises(MaintenanceError, match="not a directory"):
         backup(tmp_path / "g.db", tmp_path / "nowhere" / "b.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.db", "taken.db"]  # nothing half-written left
-    out = gatebot("backup", str(tmp_path / "taken.db"), env={"GATEBOT_DB": str(tmp_path / "g.db")})
+    out = gatebot_cmd("backup", str(tmp_path / "taken.db"), env={"GATEBOT_DB": str(tmp_path / "g.db")})
     assert out.returncode == 2 and out.stderr.decode().strip() == f"gatebot: {tmp_path / 'taken.db'} exists; " \
         "back up to a new file name"
 
@@ -201,19 +208,19 @@ def test_purge_removes_old_chatter_and_keeps_what_digests_and_feedback_read(tmp_
         store.close()
 
 
-@pytest.mark.slow  # starts the gatebot command as a process
+@pytest.mark.slow  # the whole gatebot command three times
 def test_purge_command(tmp_path, rules, classifier):
     store, *_ = _history(tmp_path / "g.db", rules, classifier)
     store.close()
     env = {"GATEBOT_DB": str(tmp_path / "g.db"), "GATEBOT_RETENTION_DAYS": "0"}
-    out = gatebot("purge", "--older-than", "180d", "--dry-run", env=env)
+    out = gatebot_cmd("purge", "--older-than", "180d", "--dry-run", env=env)
     assert out.returncode == 0, out.stderr.decode()
     assert "would remove 2 chatter message(s), 1 event id(s), 1 expired link(s), 1 cached model answer(s)" \
         in out.stdout.decode()
     assert "kept 3 older message(s) with a gate, feedback or a judges' disagreement" in out.stdout.decode()
-    out = gatebot("purge", env=env)
+    out = gatebot_cmd("purge", env=env)
     assert out.returncode == 2 and "GATEBOT_RETENTION_DAYS" in out.stderr.decode()
-    out = gatebot("purge", env={**env, "GATEBOT_RETENTION_DAYS": "180"})
+    out = gatebot_cmd("purge", env={**env, "GATEBOT_RETENTION_DAYS": "180"})
     assert out.returncode == 0 and "removed 2 chatter message(s)" in out.stdout.decode()
     assert sqlite3.connect(tmp_path / "g.db").execute("select count(*) from messages").fetchone()[0] == 4
 

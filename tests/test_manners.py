@@ -21,7 +21,6 @@ from gatebot.address_guard import AddressGuard
 from gatebot.chatsettings import parse_duration
 from gatebot.classifier import Classifier
 from gatebot.commands import help_lines
-from gatebot.feedstore import FeedStore
 from gatebot.judge import Judge
 from gatebot.links import LinkReader
 from gatebot.reply import LABELS, Reply, zh_text
@@ -455,25 +454,25 @@ def test_labels_are_complete_in_both_languages() -> None:
 
 
 def test_the_feed_floor_follows_the_chats_floor(svc: Service) -> None:
-    fs = FeedStore(svc.store, default_floor=svc.default_floor)
-    assert fs.chat_settings("test", GROUP).floor == "medium"
+    fs, floor = svc.store, svc.default_floor
+    assert fs.feed_settings("test", GROUP, floor).floor == "medium"
     command(svc, "settings", "floor high")
-    assert fs.chat_settings("test", GROUP).floor == "high"
-    fs.set_chat_settings("test", GROUP, mode="post")  # changing the mode does not pin the floor
+    assert fs.feed_settings("test", GROUP, floor).floor == "high"
+    fs.set_feed_settings("test", GROUP, floor, mode="post")  # changing the mode does not pin the floor
     command(svc, "settings", "floor low")
-    assert fs.chat_settings("test", GROUP) .floor == "low"
-    fs.set_chat_settings("test", GROUP, floor="medium")  # /feeds floor medium: the feed's own
+    assert fs.feed_settings("test", GROUP, floor).floor == "low"
+    fs.set_feed_settings("test", GROUP, floor, floor="medium")  # /feeds floor medium: the feed's own
     command(svc, "settings", "floor high")
-    assert fs.chat_settings("test", GROUP).floor == "medium"
+    assert fs.feed_settings("test", GROUP, floor).floor == "medium"
     assert "medium confidence or better" in command(svc, "feeds", "floor medium").plain()
     assert "high confidence or better" in command(svc, "feeds", "floor default").plain()
 
 
-@pytest.mark.slow  # starts the gatebot command as a process
+@pytest.mark.slow  # the whole gatebot command
 def test_the_readmes_compact_example_is_the_real_output(tmp_path: Path) -> None:
     import os
-    import subprocess
-    import sys
+
+    from cli_run import gatebot_here
 
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")
@@ -481,8 +480,7 @@ def test_the_readmes_compact_example_is_the_real_output(tmp_path: Path) -> None:
     assert block, "README shows a compact reply from `gatebot chat`"
     stdin = block.group(1).encode().decode("unicode_escape").encode("utf-8")
     env = {**os.environ, "GATEBOT_DB": str(tmp_path / "readme.db")}
-    out = subprocess.run([sys.executable, "-m", "gatebot.cli", "chat"], input=stdin, capture_output=True, cwd=tmp_path,
-                         env=env, timeout=60)
+    out = gatebot_here("chat", stdin=stdin, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == block.group(2).strip(), "update README.md's compact example"
 

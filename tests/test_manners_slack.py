@@ -359,10 +359,9 @@ def test_the_manifest_has_the_commands_and_the_scope() -> None:
 def test_members_may_not_configure_feeds_or_digests_admins_may(slack) -> None:
     """Like /settings, following and configuring feeds and subscribing digests need the workspace's
     admins in a channel; a member's attempt is refused, ephemeral, and changes nothing."""
-    from gatebot.feedstore import FeedStore
 
     async def body(bot: Bot) -> None:
-        fs = FeedStore(bot.service.store, default_floor=bot.service.default_floor)
+        fs, floor = bot.service.store, bot.service.default_floor
         assert (await bot.command("/feeds", "floor high", user=ADMIN))["text"].startswith("New entries")
         for command, args, what in (("/follow", "https://example.org/feed post", "feeds"), ("/feeds", "post 60", "feeds"),
                                     ("/feeds", "floor low", "feeds"), ("/digest", "on 09:00", "digests"),
@@ -370,8 +369,8 @@ def test_members_may_not_configure_feeds_or_digests_admins_may(slack) -> None:
             refused = await bot.command(command, args)
             assert refused["response_type"] == "ephemeral" and refused["text"].startswith(
                 "Sorry, only the chat's admins can change") and what in refused["text"], (command, args, refused)
-        assert fs.chat_settings("slack", CHANNEL).floor == "high" and fs.chat_settings("slack", CHANNEL).mode != "post"
-        assert fs.feeds("slack", CHANNEL) == [] and fs.store.weekly("slack", CHANNEL) is None
+        assert fs.feed_settings("slack", CHANNEL, floor).floor == "high" and fs.feed_settings("slack", CHANNEL, floor).mode != "post"
+        assert fs.feeds("slack", CHANNEL) == [] and fs.weekly("slack", CHANNEL) is None
         assert bot.service.store.get_subscription("slack", CHANNEL) is None
         assert "follows no feeds" in (await bot.command("/feeds"))["text"]  # looking is for everyone
         assert "08:00" in (await bot.command("/digest", "on 08:00", channel=DM))["text"]  # a DM is the user's own

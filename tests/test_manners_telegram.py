@@ -320,14 +320,13 @@ def test_command_menus_list_the_new_commands(service: Service) -> None:
 def test_members_may_not_configure_feeds_or_digests_admins_may(service: Service) -> None:
     """Following and configuring feeds and subscribing digests change what a group receives: like
     /settings, they need the chat's admins; a member's attempt is refused and changes nothing."""
-    from gatebot.feedstore import FeedStore
 
-    fs = FeedStore(service.store, default_floor=service.default_floor)
+    fs, default = service.store, service.default_floor
 
     async def scenario() -> None:
         async with bot(service) as fake:
             floor = await say(fake, "/feeds floor high", ADMIN)
-            assert floor["text"].startswith("New entries") and fs.chat_settings("telegram", str(GROUP)).floor == "high"
+            assert floor["text"].startswith("New entries") and fs.feed_settings("telegram", str(GROUP), default).floor == "high"
             # (Telegram limits a bot to 20 messages a minute in a group: the rest are in test_permissions.py)
             for attempt, what in (("/follow https://example.org/feed post", "feeds"), ("/feeds post 60", "feeds"),
                                   ("/feeds floor low", "feeds"), ("/digest on 09:00", "digests"),
@@ -335,11 +334,11 @@ def test_members_may_not_configure_feeds_or_digests_admins_may(service: Service)
                 refused = await say(fake, attempt)
                 assert refused["text"].startswith("Sorry, only the chat's admins can change") and what in \
                     refused["text"] and "Nothing was changed." in refused["text"], (attempt, refused["text"])
-            assert fs.chat_settings("telegram", str(GROUP)).floor == "high"  # the admin's floor stands
-            assert fs.chat_settings("telegram", str(GROUP)).mode != "post"
+            assert fs.feed_settings("telegram", str(GROUP), default).floor == "high"  # the admin's floor stands
+            assert fs.feed_settings("telegram", str(GROUP), default).mode != "post"
             assert fs.feeds("telegram", str(GROUP)) == []
             assert service.store.get_subscription("telegram", str(GROUP)) is None
-            assert fs.store.weekly("telegram", str(GROUP)) is None
+            assert fs.weekly("telegram", str(GROUP)) is None
             # looking is for everyone; a direct chat is the user's own
             assert "follows no feeds" in (await say(fake, "/feeds"))["text"]
             assert (await say(fake, "/digest status"))["text"].startswith("Daily digest: off.")

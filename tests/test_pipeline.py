@@ -11,7 +11,6 @@ import pytest
 import yaml
 from gatebot.commands import COMMANDS, help_lines, menu, slack_commands
 from gatebot.context import decide_language
-from gatebot.feedstore import FeedStore
 from gatebot.service import Message, Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,10 +116,10 @@ def test_a_member_cannot_change_a_groups_configuration(testbot, line: str) -> No
     name, _, args = line.partition(" ")
     service = testbot.service
     drive.chat_admins(service, "the-admin")
-    fs = FeedStore(service.store, default_floor=service.default_floor)
-    fs.set_chat_settings("test", testbot.chat_id, floor="high")  # what an admin set
+    fs, floor = service.store, service.default_floor
+    fs.set_feed_settings("test", testbot.chat_id, floor, floor="high")  # what an admin set
     before = (
-        fs.chat_settings("test", testbot.chat_id),
+        fs.feed_settings("test", testbot.chat_id, floor),
         service.store.get_subscription("test", testbot.chat_id),
         service.store.weekly("test", testbot.chat_id),
         service.chat_settings("test", testbot.chat_id),
@@ -128,7 +127,7 @@ def test_a_member_cannot_change_a_groups_configuration(testbot, line: str) -> No
     refused = testbot.command(name, args)
     assert refused.kind == "error" and "Nothing was changed." in refused.plain() and "test:user-1" in refused.plain()
     after = (
-        fs.chat_settings("test", testbot.chat_id),
+        fs.feed_settings("test", testbot.chat_id, floor),
         service.store.get_subscription("test", testbot.chat_id),
         service.store.weekly("test", testbot.chat_id),
         service.chat_settings("test", testbot.chat_id),

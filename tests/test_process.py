@@ -22,9 +22,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from cli_run import gatebot_here
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import TOKEN as TG_TOKEN
 from fakes.telegram_api import FakeTelegram
+from gatebot.store import Store
 from test_slack import SECRET, event_callback, message, sign
 from test_slack import TOKEN as SLACK_TOKEN
 
@@ -209,7 +211,7 @@ def test_busy_port_in_webhook_mode_is_one_line(tmp_path: Path) -> None:
 def damaged_db(tmp_path: Path) -> Path:
     env = base_env(tmp_path)
     lines = "".join(f"昇腾CANN全面开源 {i}\n" for i in range(300)).encode()
-    assert gatebot("chat", env=env, stdin=lines).returncode == 0
+    assert gatebot_here("chat", env=env, stdin=lines, cwd=ROOT).returncode == 0  # the file to damage: made here
     db = Path(env["GATEBOT_DB"])
     with open(db, "r+b") as f:  # pages 4-7 overwritten, the header page left intact
         f.seek(4096 * 3)
@@ -228,7 +230,7 @@ def test_damaged_database_stops_every_command_in_one_line(tmp_path: Path) -> Non
 
 def test_write_error_during_chat_is_one_line(tmp_path: Path) -> None:
     env = base_env(tmp_path)
-    assert gatebot("gates", env=env).returncode == 0  # create and migrate the database first
+    Store(env["GATEBOT_DB"]).close()  # create and migrate the database first
     size = Path(env["GATEBOT_DB"]).stat().st_size
 
     def small_files() -> None:  # `ulimit -f`: no file may grow past what the database has now

@@ -4,12 +4,14 @@ sealed split), and what the verdict, the reply and the command line show."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_run import gatebot_here
 from gatebot.classifier import Classifier
 from gatebot.eval_reading import check_readings, evaluate_readings
 from gatebot.figures import FIGURE_CHARS, candidates, figure_for
@@ -255,8 +257,13 @@ def test_reader_absent_without_a_model_file(tmp_path):
 
 
 def _gatebot(*args: str, stdin: bytes | None = None):
-    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], input=stdin, capture_output=True,
-                          timeout=120, cwd=ROOT)
+    """The whole command, in this process (cli_run.py)."""
+    return gatebot_here(*args, stdin=stdin, env=dict(os.environ), cwd=ROOT)
+
+
+def _gatebot_process(*args: str):
+    """`gatebot` as its own process (training loads scikit-learn, and its threads, into it)."""
+    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], capture_output=True, timeout=120, cwd=ROOT)
 
 
 def test_classify_json_lines_carry_them():
@@ -290,7 +297,7 @@ def test_eval_reports_reading_and_metric_with_a_confusion_table(tmp_path, classi
 
 
 def test_train_readings_only_writes_the_reading_model_beside_out(tmp_path):
-    out = _gatebot("train", "--readings-only", "--out", str(tmp_path / "model.json"))
+    out = _gatebot_process("train", "--readings-only", "--out", str(tmp_path / "model.json"))
     assert out.returncode == 0, out.stderr.decode()
     written = json.loads((tmp_path / "reading-model.json").read_text(encoding="utf-8"))
     assert not (tmp_path / "model.json").exists()  # the gate model is left alone

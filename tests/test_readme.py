@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import gatebot_here
 
-pytestmark = pytest.mark.slow  # every test here starts the gatebot command as a process
+pytestmark = pytest.mark.slow  # the whole gatebot command (rules and models loaded) in most tests
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def gatebot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gatebot.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    """The whole command in this process (cli_run.py), its output decoded as text."""
+    ran = gatebot_here(*args, env=dict(os.environ), cwd=ROOT)
+    return subprocess.CompletedProcess(ran.args, ran.returncode, ran.stdout.decode(), ran.stderr.decode())
 
 
 def test_rules_check_block_is_the_real_output():

@@ -1,7 +1,5 @@
-"""Reads and writes for followed feeds (tables made by store.py's migrations).
-
-Kept apart from store.py so the feed queries live together; it shares the Store's connection and lock.
-"""
+"""Followed feeds: each chat's feeds, the entries seen in them (and which were posted, within the
+chat's hourly cap), and the chat's feed settings. Tables made by schema.py's migrations."""
 
 from __future__ import annotations
 
@@ -9,8 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import chatsettings
-from .store import Store, iso
+from .base import Rows, iso
 
 FLOORS = ("low", "medium", "high")
 DEFAULT_PER_HOUR = 6
@@ -18,6 +15,7 @@ DEFAULT_FLOOR = "medium"
 DEFAULT_MODE = "digest"
 PASTED_MATCH_WINDOW = timedelta(days=7)  # how far back a pasted message can make a feed entry a repeat
 MIN_TITLE_MATCH = 12  # titles shorter than this are not searched for inside pasted messages
+
 
 @dataclass(frozen=True)
 class Feed:
@@ -75,18 +73,7 @@ def _feed(row: Sequence) -> Feed:
     return Feed(*values)
 
 
-class FeedStore:
-    def __init__(self, store: Store, default_floor: str = DEFAULT_FLOOR):
-        """`default_floor`: the feed floor of a chat that chose none with /feeds floor or /settings floor
-        (the service passes the rules' floor for unprompted group replies)."""
-        self.store = store
-        self.default_floor = default_floor
-        self.db = store.db
-        self.lock = store.lock
-
-    def now(self) -> datetime:
-        return self.store.clock()
-
+class FeedRows(Rows):
     # ------------------------------------------------------------------ feeds
 
     def feeds(self, platform: str, chat_id: str) -> list[Feed]:
@@ -113,7 +100,7 @@ class FeedStore:
             return self.db.execute("select count(*) from feeds where platform = ? and chat_id = ?",
                                    [platform, str(chat_id)]).fetchone()[0]
 
-    def find(self, platform: str, chat_id: str, url: str) -> Feed | None:
+    def find_feed(self, platform: str, chat_id: str, url: str) -> Feed | None:
         with self.lock:
             row = self.db.execute(
                 f"select {_FEED_COLUMNS} from feeds where platform = ? and chat_id = ? and (feed_url = ? or url = ?) "
@@ -124,7 +111,7 @@ class FeedStore:
                  created_by: str, etag: str, last_modified: str, next_poll_at: datetime, note: str,
                  entries: Iterable[NewItem]) -> int:
         """Follow a feed, recording the entries it has now as seen (the first fetch posts nothing)."""
-        now = iso(self.now())
+        now = iso(self.clock())
         items = list(entries)
         with self.lock, self.db.conn:
             feed_id = self.db.table("feeds").insert({
@@ -135,7 +122,7 @@ class FeedStore:
                 "items_seen": len(items), "primed": 1,
             }).last_pk
             assert feed_id is not None  # an insert always has a key
-            self._insert_items(int(feed_id), platform, str(chat_id), items, now)
+            self._insert_feed_items(int(feed_id), platform, str(chat_id), items, now)
         return int(feed_id)
 
     def remove_feed(self, feed_id: int) -> None:
@@ -144,33 +131,33 @@ class FeedStore:
             self.db.execute("delete from feed_items where feed_id = ?", [feed_id])
             self.db.execute("delete from feeds where id = ?", [feed_id])
 
-    def set_mode(self, feed_id: int, mode: str) -> None:
+    def set_feed_mode(self, feed_id: int, mode: str) -> None:
         with self.lock, self.db.conn:
             self.db.table("feeds").update(feed_id, {"mode": mode})
 
-    def schedule_all(self, platform: str, chat_id: str, when: datetime) -> None:
+    def schedule_feeds(self, platform: str, chat_id: str, when: datetime) -> None:
         with self.lock, self.db.conn:
             self.db.execute("update feeds set next_poll_at = ? where platform = ? and chat_id = ?",
                             [iso(when), platform, str(chat_id)])
 
-    def record_failure(self, feed_id: int, code: str, detail: str, next_poll_at: datetime) -> None:
+    def record_feed_failure(self, feed_id: int, code: str, detail: str, next_poll_at: datetime) -> None:
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set last_fetch_at = ?, error_code = ?, error_detail = ?, errors = errors + 1, "
                 "next_poll_at = ? where id = ?",
-                [iso(self.now()), code, detail[:300], iso(next_poll_at), feed_id])
+                [iso(self.clock()), code, detail[:300], iso(next_poll_at), feed_id])
 
-    def record_unchanged(self, feed_id: int, next_poll_at: datetime) -> None:
-        now = iso(self.now())
+    def record_feed_unchanged(self, feed_id: int, next_poll_at: datetime) -> None:
+        now = iso(self.clock())
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set last_fetch_at = ?, last_ok_at = ?, error_code = '', error_detail = '', errors = 0, "
                 "next_poll_at = ? where id = ?", [now, now, iso(next_poll_at), feed_id])
 
-    def record_poll(self, feed: Feed, *, title: str, etag: str, last_modified: str, note: str, next_poll_at: datetime,
+    def record_feed_poll(self, feed: Feed, *, title: str, etag: str, last_modified: str, note: str, next_poll_at: datetime,
                     items: Sequence[NewItem]) -> None:
         """A good poll: the feed's headers and note, and its new entries as seen (one transaction)."""
-        now = iso(self.now())
+        now = iso(self.clock())
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set title = ?, etag = ?, last_modified = ?, note = ?, last_fetch_at = ?, last_ok_at = ?, "
@@ -178,9 +165,9 @@ class FeedStore:
                 "primed = 1 where id = ?",
                 [(title or feed.title)[:300], etag, last_modified, note, now, now, iso(next_poll_at), len(items),
                  feed.id])
-            self._insert_items(feed.id, feed.platform, feed.chat_id, items, now)
+            self._insert_feed_items(feed.id, feed.platform, feed.chat_id, items, now)
 
-    def _insert_items(self, feed_id: int, platform: str, chat_id: str, items: Iterable[NewItem], now: str) -> None:
+    def _insert_feed_items(self, feed_id: int, platform: str, chat_id: str, items: Iterable[NewItem], now: str) -> None:
         self.db.conn.executemany(
             "insert or ignore into feed_items (feed_id, entry_key, platform, chat_id, title_key, link, seen_at, "
             "message_id, post, posted_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -189,7 +176,7 @@ class FeedStore:
 
     # ------------------------------------------------------------------ entries
 
-    def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
+    def known_feed_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()
         with self.lock:
             for start in range(0, len(keys), 500):
@@ -201,7 +188,7 @@ class FeedStore:
                 found.update(r[0] for r in rows)
         return found
 
-    def seen_elsewhere(self, feed: Feed, title_key: str, link: str) -> bool:
+    def seen_in_chat(self, feed: Feed, title_key: str, link: str) -> bool:
         """Has this chat had this entry already: the same link or headline from any of its feeds (this one
         too, under another id), or the headline pasted?"""
         platform, chat_id = feed.platform, feed.chat_id
@@ -218,24 +205,24 @@ class FeedStore:
     def recent_pasted(self, platform: str, chat_id: str, limit: int = 500) -> list[str]:
         """The texts pasted in a chat lately (not feed entries): a feed entry whose link or headline is
         in one of them is a repeat."""
-        since = iso(self.now() - PASTED_MATCH_WINDOW)
+        since = iso(self.clock() - PASTED_MATCH_WINDOW)
         with self.lock:
             rows = self.db.execute(
                 "select text from messages where platform = ? and chat_id = ? and created_at >= ? and source is null "
                 "order by created_at desc limit ?", [platform, str(chat_id), since, limit]).fetchall()
         return [r[0] for r in rows]
 
-    def posts_since(self, platform: str, chat_id: str, since: datetime) -> int:
+    def feed_posts_since(self, platform: str, chat_id: str, since: datetime) -> int:
         """Feed entries posted (or being posted) to a chat since `since` (the hourly cap)."""
         with self.lock:
             return self.db.execute(
                 "select count(*) from feed_items where platform = ? and chat_id = ? and posted_at >= ? "
                 "and post in ('pending', 'sent', 'failed')", [platform, str(chat_id), iso(since)]).fetchone()[0]
 
-    def claim_post(self, feed_id: int, entry_key: str, platform: str, chat_id: str, since: datetime,
+    def claim_feed_post(self, feed_id: int, entry_key: str, platform: str, chat_id: str, since: datetime,
                    per_hour: int) -> bool:
         """Mark an entry as being posted if the chat's hourly cap allows; False means capped."""
-        now = iso(self.now())
+        now = iso(self.clock())
         with self.lock, self.db.conn:
             n = self.db.execute(
                 "select count(*) from feed_items where platform = ? and chat_id = ? and posted_at >= ? "
@@ -248,33 +235,37 @@ class FeedStore:
                             [now, feed_id, entry_key])
             return True
 
-    def finish_post(self, feed_id: int, entry_key: str, ok: bool) -> None:
+    def finish_feed_post(self, feed_id: int, entry_key: str, ok: bool) -> None:
         with self.lock, self.db.conn:
             self.db.execute("update feed_items set post = ? where feed_id = ? and entry_key = ?",
                             ["sent" if ok else "failed", feed_id, entry_key])
 
-    def item_posts(self, feed_id: int) -> dict[str, str]:
+    def feed_item_posts(self, feed_id: int) -> dict[str, str]:
         with self.lock:
             return dict(self.db.execute("select entry_key, post from feed_items where feed_id = ?", [feed_id]).fetchall())
 
     # ------------------------------------------------------------------ per-chat settings
 
-    def chat_settings(self, platform: str, chat_id: str) -> ChatFeedSettings:
-        """The chat's feed settings. The floor: /feeds floor, else the chat's /settings floor, else the default."""
+    def feed_settings(self, platform: str, chat_id: str, default_floor: str = DEFAULT_FLOOR) -> ChatFeedSettings:
+        """The chat's feed settings, in one statement. The floor: /feeds floor, else the chat's
+        /settings floor, else `default_floor` (the service passes the rules' floor for unprompted
+        group replies)."""
         with self.lock:
-            row = self.db.execute("select mode, per_hour, floor from feed_chats where platform = ? and chat_id = ?",
-                                  [platform, str(chat_id)]).fetchone()
-        mode, per_hour, floor = row or ("", None, "")
+            mode, per_hour, floor, chat_floor = self.db.execute(
+                "select f.mode, f.per_hour, f.floor, c.floor from (select ? as platform, ? as chat_id) as k "
+                "left join feed_chats as f using (platform, chat_id) "
+                "left join chat_settings as c using (platform, chat_id)", [platform, str(chat_id)]).fetchone()
         chosen = floor in FLOORS
         if not chosen:
-            floor = chatsettings.load(self.store, platform, chat_id).floor
+            floor = chat_floor
         return ChatFeedSettings(mode or DEFAULT_MODE, DEFAULT_PER_HOUR if per_hour is None else int(per_hour),
-                                floor if floor in FLOORS else self.default_floor, chosen)
+                                floor if floor in FLOORS else default_floor, chosen)
 
-    def set_chat_settings(self, platform: str, chat_id: str, **fields: object) -> ChatFeedSettings:
-        current = self.chat_settings(platform, chat_id)
-        row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "per_hour": current.per_hour,
-               "floor": current.floor if current.floor_chosen else "", **fields, "updated_at": iso(self.now())}
+    def set_feed_settings(self, platform: str, chat_id: str, default_floor: str = DEFAULT_FLOOR,
+                          **fields: object) -> ChatFeedSettings:
         with self.lock, self.db.conn:
+            current = self.feed_settings(platform, chat_id, default_floor)
+            row = {"platform": platform, "chat_id": str(chat_id), "mode": current.mode, "per_hour": current.per_hour,
+                   "floor": current.floor if current.floor_chosen else "", **fields, "updated_at": iso(self.clock())}
             self.db.table("feed_chats").upsert(row, pk=("platform", "chat_id"))
-        return self.chat_settings(platform, chat_id)
+        return self.feed_settings(platform, chat_id, default_floor)
