@@ -75,7 +75,7 @@ async def child(slack_url: str, telegram_url: str | None, port: int, db: str, sy
 
 
 def headlines(limit: int = 200) -> list[str]:
-    """Held-out headlines the classifier puts on a gate (so a channel gets an answer)."""
+    """Held-out headlines a channel gets an unprompted answer to (a gate at the default floor)."""
     from gatebot.classifier import Classifier
     from gatebot.ruleset import load_rules
 
@@ -83,7 +83,7 @@ def headlines(limit: int = 200) -> list[str]:
     out = []
     for line in (ROOT / "data" / "heldout-headlines.jsonl").read_text(encoding="utf-8").splitlines():
         text = json.loads(line)["text"]
-        if classifier.classify(text).gate:
+        if classifier.classify(text).group_reply:  # answered unprompted at the default floor
             out.append(text)
     return out[:limit]
 

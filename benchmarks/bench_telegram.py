@@ -67,7 +67,7 @@ async def child(base_url: str, db: str, real_limits: bool) -> int:
 
 
 def headlines(limit: int = 200) -> list[str]:
-    """Held-out headlines the classifier puts on a gate (so a group gets an answer)."""
+    """Held-out headlines a group gets an unprompted answer to (a gate at the default floor)."""
     from gatebot.classifier import Classifier
     from gatebot.ruleset import load_rules
 
@@ -75,7 +75,7 @@ def headlines(limit: int = 200) -> list[str]:
     out = []
     for line in (ROOT / "data" / "heldout-headlines.jsonl").read_text(encoding="utf-8").splitlines():
         text = json.loads(line)["text"]
-        if classifier.classify(text).gate:
+        if classifier.classify(text).group_reply:  # answered unprompted at the default floor
             out.append(text)
     return out[:limit]
 
