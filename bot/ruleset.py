@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .ladder import LADDER_FILE, LadderFile, example_problems
+from .rulefile import RuleProblem, RulesError, validate
 from .text import fold_phrase
 
 GateNumber = Annotated[int, Field(ge=1, le=4)]
@@ -240,27 +240,6 @@ class JudgeFile(Strict):
 
 
 @dataclass(frozen=True)
-class RuleProblem:
-    file: str
-    line: int
-    where: str  # rule / field path, e.g. "cues[3].weight"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.where}: {self.message}" if self.where else (
-            f"{self.file}:{self.line}: {self.message}"
-        )
-
-
-class RulesError(Exception):
-    """The rule files are invalid; ``problems`` lists each one with its file and line."""
-
-    def __init__(self, problems: list[RuleProblem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
 class Located:
     """An example text with the place it was written, for readable failures."""
 
@@ -315,70 +294,6 @@ def default_rules_dir() -> Path:
     return here.parent / "rules"
 
 
-def _read_yaml(path: Path, shown: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML keeping the line of every node, keyed by its path (("cues", 3, "weight"))."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError([RuleProblem(shown, 0, "", f"cannot read: {exc}")]) from None
-    lines: dict[tuple, int] = {}
-    try:
-        # libyaml's parser when present: it keeps node marks and loads the rules several times faster.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-        try:
-            root = loader.get_single_node()
-
-            def build(node: yaml.Node, where: tuple) -> Any:
-                lines[where] = node.start_mark.line + 1
-                if isinstance(node, yaml.MappingNode):
-                    out = {}
-                    for key_node, value_node in node.value:
-                        key = loader.construct_object(key_node, deep=True)
-                        out[key] = build(value_node, (*where, key))
-                        lines[(*where, key)] = key_node.start_mark.line + 1
-                    return out
-                if isinstance(node, yaml.SequenceNode):
-                    return [build(item, (*where, i)) for i, item in enumerate(node.value)]
-                return loader.construct_object(node, deep=True)
-
-            data = build(root, ()) if root is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RulesError([RuleProblem(shown, line, "", f"YAML syntax: {problem}")]) from None
-    return data, lines
-
-
-def _where(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _validate(model: type[BaseModel], path: Path, shown: str) -> tuple[Any, dict[tuple, int]]:
-    data, lines = _read_yaml(path, shown)
-    try:
-        return model.model_validate(data), lines
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-before"}))
-            line = 1
-            for cut in range(len(loc), -1, -1):
-                if loc[:cut] in lines:
-                    line = lines[loc[:cut]]
-                    break
-            problems.append(RuleProblem(shown, line, _where(loc), err["msg"]))
-        raise RulesError(problems) from None
-
-
 def load_rules(root: Path | None = None) -> RuleSet:
     """Load and validate every rule file; raise RulesError listing every problem found."""
     root = Path(root) if root is not None else default_rules_dir()
@@ -403,11 +318,11 @@ def load_rules(root: Path | None = None) -> RuleSet:
     if problems:
         raise RulesError(problems)
     try:
-        gates_file, _ = _validate(GatesFile, gates_path, shown(gates_path))
+        gates_file, _ = validate(GatesFile, gates_path, shown(gates_path))
     except RulesError as exc:
         problems += exc.problems
     try:
-        context, ctx_lines = _validate(ContextFile, context_path, shown(context_path))
+        context, ctx_lines = validate(ContextFile, context_path, shown(context_path))
         for i, text in enumerate(context.examples.none):
             line = ctx_lines.get(("examples", "none", i), 0)
             must.append(Located(text, shown(context_path), line, want=0))
@@ -415,7 +330,7 @@ def load_rules(root: Path | None = None) -> RuleSet:
         problems += exc.problems
     for path in sorted((root / "cues").glob("*.yaml")):
         try:
-            cue_file, lines = _validate(CueFile, path, shown(path))
+            cue_file, lines = validate(CueFile, path, shown(path))
         except RulesError as exc:
             problems += exc.problems
             continue
@@ -432,7 +347,7 @@ def load_rules(root: Path | None = None) -> RuleSet:
             gaps.append(Located(gap.text, shown(path), line, want=gap.want, why=gap.why))
     for path in sorted((root / "corpus").glob("*.yaml")) if (root / "corpus").is_dir() else []:
         try:
-            corpus, lines = _validate(CorpusFile, path, shown(path))
+            corpus, lines = validate(CorpusFile, path, shown(path))
         except RulesError as exc:
             problems += exc.problems
             continue
@@ -443,7 +358,7 @@ def load_rules(root: Path | None = None) -> RuleSet:
     actors_path = root / "actors.yaml"
     if actors_path.exists():
         try:
-            actors, actor_lines = _validate(ActorsFile, actors_path, shown(actors_path))
+            actors, actor_lines = validate(ActorsFile, actors_path, shown(actors_path))
             for signal in SIGNALS:
                 examples = getattr(actors.examples, signal)
                 for present, texts in ((True, examples.match), (False, examples.not_match)):
@@ -458,7 +373,7 @@ def load_rules(root: Path | None = None) -> RuleSet:
     judge_path = root / "judge.yaml"
     if judge_path.exists():
         try:
-            judge, _ = _validate(JudgeFile, judge_path, shown(judge_path))
+            judge, _ = validate(JudgeFile, judge_path, shown(judge_path))
         except RulesError as exc:
             problems += exc.problems
 
@@ -466,7 +381,7 @@ def load_rules(root: Path | None = None) -> RuleSet:
     ladder_path = root / LADDER_FILE
     if ladder_path.exists():
         try:
-            ladder, ladder_lines = _validate(LadderFile, ladder_path, shown(ladder_path))
+            ladder, ladder_lines = validate(LadderFile, ladder_path, shown(ladder_path))
             for i, problem in example_problems(ladder):  # the thresholds must mean what their examples say
                 problems.append(RuleProblem(shown(ladder_path), ladder_lines.get(("examples", i), 0),
                                             f"examples[{i}]", problem))
