@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from .cli_common import EXIT_OK, UsageError
-from .storage.evidence import GATES, READINGS, Balance
+
+if TYPE_CHECKING:  # the store (and sqlite-utils) load only when the command runs: `gatebot classify` starts faster
+    from .storage.base import Balance
+
+GATES = (1, 2, 3, 4)
 
 MAX_DAYS = 3650
 
@@ -40,6 +45,8 @@ def evidence_rows(store, now: datetime, *, days: int = 30, gate: int | None = No
 
 
 def as_json(b: Balance) -> dict:
+    from .storage.evidence import READINGS
+
     return {
         "gate": b.gate, "for": b.for_.stories, "against": b.against.stories, "neutral": b.neutral.stories,
         "stories": b.stories,
