@@ -136,18 +136,17 @@ class Checked:
 
 async def check_feed(reader: FeedReader, store: Store, feed: Feed, interval: timedelta) -> Checked:
     """Poll one feed: record a failure or "not modified" here; return the entries it has not had before."""
-    now = store.clock()
     try:
         read = await reader.read(feed.feed_url, feed.etag, feed.last_modified)
     except FeedError as e:
-        store.record_feed_failure(feed.id, e.code, e.detail, now + backoff(interval, feed.errors + 1))
+        store.record_feed_failure(feed.id, e.code, e.detail, backoff(interval, feed.errors + 1))
         return Checked(feed, error=e)
     except Exception as e:  # noqa: BLE001 - one feed must never stop the others
         err = FeedError("failed", f"{type(e).__name__}: {e}")
-        store.record_feed_failure(feed.id, err.code, err.detail, now + backoff(interval, feed.errors + 1))
+        store.record_feed_failure(feed.id, err.code, err.detail, backoff(interval, feed.errors + 1))
         return Checked(feed, error=err)
     if read.parsed is None:
-        store.record_feed_unchanged(feed.id, now + interval)
+        store.record_feed_unchanged(feed.id, interval)
         return Checked(feed, read=read, unchanged=True)
     entries = read.parsed.entries
     known = store.known_feed_keys(feed.id, [e.key for e in entries])

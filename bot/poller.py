@@ -172,7 +172,7 @@ class FeedPoller:
                 except Exception as exc:  # noqa: BLE001 - e.g. the database is locked: back off, keep going
                     log.exception("feeds: handling %s failed", feed.feed_url)
                     self.store.record_feed_failure(feed.id, "failed", f"{type(exc).__name__}: {exc}",
-                                           self.clock() + backoff(self.interval, feed.errors + 1))
+                                                   backoff(self.interval, feed.errors + 1))
                     result.error = "failed"
                     return result
         finally:
@@ -227,9 +227,8 @@ class FeedPoller:
                 items.append(new_item(entry, message_id, post))
                 if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the chats served by this loop get a word in
-            now = self.clock()
             self.store.record_feed_poll(feed, title=parsed.title, etag=read.doc.etag, last_modified=read.doc.last_modified,
-                                note=feed_note(parsed, read.doc), next_poll_at=now + self.interval, items=items)
+                                        note=feed_note(parsed, read.doc), wait=self.interval, items=items)
         finally:
             self._claimed.difference_update(claimed)
         for entry, verdict, message_id, decision in to_post:

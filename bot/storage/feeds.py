@@ -140,24 +140,27 @@ class FeedRows(Rows):
             self.db.execute("update feeds set next_poll_at = ? where platform = ? and chat_id = ?",
                             [iso(when), platform, str(chat_id)])
 
-    def record_feed_failure(self, feed_id: int, code: str, detail: str, next_poll_at: datetime) -> None:
+    # The next poll is `wait` after the fetch as recorded: one clock reading for both.
+    def record_feed_failure(self, feed_id: int, code: str, detail: str, wait: timedelta) -> None:
+        now = self.clock()
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set last_fetch_at = ?, error_code = ?, error_detail = ?, errors = errors + 1, "
                 "next_poll_at = ? where id = ?",
-                [iso(self.clock()), code, detail[:300], iso(next_poll_at), feed_id])
+                [iso(now), code, detail[:300], iso(now + wait), feed_id])
 
-    def record_feed_unchanged(self, feed_id: int, next_poll_at: datetime) -> None:
-        now = iso(self.clock())
+    def record_feed_unchanged(self, feed_id: int, wait: timedelta) -> None:
+        now = self.clock()
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set last_fetch_at = ?, last_ok_at = ?, error_code = '', error_detail = '', errors = 0, "
-                "next_poll_at = ? where id = ?", [now, now, iso(next_poll_at), feed_id])
+                "next_poll_at = ? where id = ?", [iso(now), iso(now), iso(now + wait), feed_id])
 
-    def record_feed_poll(self, feed: Feed, *, title: str, etag: str, last_modified: str, note: str, next_poll_at: datetime,
-                    items: Sequence[NewItem]) -> None:
+    def record_feed_poll(self, feed: Feed, *, title: str, etag: str, last_modified: str, note: str, wait: timedelta,
+                         items: Sequence[NewItem]) -> None:
         """A good poll: the feed's headers and note, and its new entries as seen (one transaction)."""
-        now = iso(self.clock())
+        at = self.clock()
+        now, next_poll_at = iso(at), at + wait
         with self.lock, self.db.conn:
             self.db.execute(
                 "update feeds set title = ?, etag = ?, last_modified = ?, note = ?, last_fetch_at = ?, last_ok_at = ?, "
