@@ -14,37 +14,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from .rulefile import Bilingual, NonEmpty, Strict
 
 LADDER_FILE = "ladder.yaml"
 Direction = Literal["up", "down"]
 Reading = Literal["for", "against"]
 READING_OF: dict[str, str] = {"up": "for", "down": "against"}  # the evidence that argues for a direction
 
-_Text = Annotated[str, Field(min_length=1)]
+class Step(Strict):
+    key: NonEmpty
+    name: Bilingual  # the rung, as the ladder names it ("a crack has opened")
+    status: Bilingual  # the status text an accepted proposal sets
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StepText(_Strict):
-    en: _Text
-    zh: _Text
-
-    def get(self, lang: str) -> str:
-        return self.zh if lang == "zh" else self.en
-
-
-class Step(_Strict):
-    key: _Text
-    name: StepText  # the rung, as the ladder names it ("a crack has opened")
-    status: StepText  # the status text an accepted proposal sets
-
-
-class Weights(_Strict):
+class Weights(Strict):
     high: float = Field(ge=0)
     medium: float = Field(ge=0)
     low: float = Field(ge=0)
@@ -53,7 +40,7 @@ class Weights(_Strict):
         return float(getattr(self, confidence, 0.0)) if confidence in ("high", "medium", "low") else 0.0
 
 
-class Thresholds(_Strict):
+class Thresholds(Strict):
     window_days: int = Field(ge=1, le=365)  # evidence counted over this many days (and only since the board moved)
     weights: Weights  # what one story weighs, by the confidence of its verdict
     min_weight: float = Field(gt=0)  # the side's weight minus the other side's must reach this
@@ -63,29 +50,29 @@ class Thresholds(_Strict):
     cooldown_days: int = Field(ge=1)  # at most one proposal per gate in this many days
 
 
-class SimItem(_Strict):
+class SimItem(Strict):
     """Simulated evidence: `stories` distinct stories on `day`, all from `source`."""
 
     day: int = Field(ge=1)
     gate: int = Field(ge=1, le=4)
     reading: Literal["for", "against", "neutral"]
-    source: _Text
+    source: NonEmpty
     confidence: Literal["high", "medium", "low"]
     stories: int = Field(default=1, ge=1, le=200)
 
 
-class SimExpect(_Strict):
+class SimExpect(Strict):
     """A proposal the simulation must make on `day`, and what the admin then does with it."""
 
     day: int = Field(ge=1)
     gate: int = Field(ge=1, le=4)
     direction: Direction
-    to: _Text  # the step it proposes (a step key)
+    to: NonEmpty  # the step it proposes (a step key)
     then: Literal["accept", "dismiss", "leave"] = "leave"
 
 
-class Example(_Strict):
-    name: _Text
+class Example(Strict):
+    name: NonEmpty
     days: int = Field(ge=1, le=120)
     steps: dict[int, str] = {}  # a gate's step key at the start (default: the checklist's)
     evidence: list[SimItem] = []
@@ -99,11 +86,11 @@ class Example(_Strict):
         return self
 
 
-class Credit(_Strict):
-    note: _Text
+class Credit(Strict):
+    note: NonEmpty
 
 
-class LadderFile(_Strict):
+class LadderFile(Strict):
     source: Credit
     steps: list[Step] = Field(min_length=2)
     checklist: dict[int, str]  # gate -> the step its 2026 checklist status stands on

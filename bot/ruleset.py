@@ -13,27 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .ladder import LADDER_FILE, LadderFile, example_problems
-from .rulefile import RuleProblem, RulesError, validate
+from .rulefile import Bilingual, NonEmpty, RuleProblem, RulesError, Strict, validate
 from .text import fold_phrase
 
 GateNumber = Annotated[int, Field(ge=1, le=4)]
 Verdictable = Annotated[int, Field(ge=0, le=4)]
-NonEmpty = Annotated[str, Field(min_length=1)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Bilingual(Strict):
-    en: NonEmpty
-    zh: NonEmpty
-
-    def get(self, lang: str) -> str:
-        return self.zh if lang == "zh" else self.en
 
 
 class BilingualList(Strict):
