@@ -3,7 +3,7 @@
 A prediction is correct when it is in the line's `ok` list. Per-gate precision/recall/F1 treat
 gold 1-4 as classes ("none" is reported separately as its own precision/recall); macro-F1 is the
 mean F1 over gates 1-4. When lines carry a `class` (the kind of headline or failure they stand
-for, e.g. "foreign near-miss" or "adoption in plain words"), the report adds top-1 per class.
+for, e.g. "foreign-compute" or "adoption-plain"), the report adds top-1 per class.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Report:
     # Unprompted group replies (verdicts with group_reply): how often right, and how many of the
     # lines whose gold is a gate they answer.
     group: dict[str, float] = field(default_factory=dict)
-    # Per `class` of line, when the file carries one: {"foreign near-miss": {"n": 30, "right": 26, "top1": 0.867}}
+    # Per `class` of line, when the file carries one: {"foreign-compute": {"n": 30, "right": 26, "top1": 0.867}}
     by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
