@@ -98,7 +98,7 @@ class Classifier:
         if not any(g.gate == gate for g in gates):
             gates.append(self._with_words(GateScore(gate=gate, score=0.0, evidence=[]), feats, reading, gate))
         gates.sort(key=lambda g: (g.gate != gate, -g.score))
-        return replace(rules, gate=gate, confidence=self.model.confidence(p, rules.lang),
+        return replace(rules, gate=gate, confidence=self.model.confidence(p, rules.lang, gate),
                        secondary=prediction.secondary, gates=gates, probability=round(p, 4), reason="")
 
     def _with_words(self, score: GateScore, feats, reading: Reading, gate: int) -> GateScore:

@@ -19,7 +19,7 @@ from operator import mul
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import from_json
 
 from .features import Feature
@@ -33,6 +33,19 @@ class LanguageCalibration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     high: float = Field(gt=0, le=1)
     medium: float = Field(gt=0, le=1)
+    # "medium" per gate named ("1".."4"), where that gate's own verdicts needed more to be right as often:
+    # the model names some gates too readily (market news read as procurement), others seldom wrongly.
+    by_gate: dict[str, Annotated[float, Field(gt=0, le=1)]] = {}
+
+    @field_validator("by_gate")
+    @classmethod
+    def _gates(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) - {"1", "2", "3", "4"}:
+            raise ValueError("by_gate: keys are the gates 1-4")
+        return value
+
+    def medium_for(self, gate: int) -> float:
+        return max(self.medium, self.by_gate.get(str(gate), 0.0))
 
 
 class Calibration(BaseModel):
@@ -46,6 +59,9 @@ class Calibration(BaseModel):
 
     def for_lang(self, lang: str) -> LanguageCalibration | Calibration:
         return self.by_lang.get(lang, self)
+
+    def medium_for(self, gate: int) -> float:
+        return self.medium
 
 
 class SentenceSpace(BaseModel):
@@ -229,10 +245,12 @@ class GateModel:
         out.sort(key=lambda x: -x[1])
         return out
 
-    def confidence(self, p: float, lang: str = "") -> Literal["high", "medium", "low"]:
-        """high / medium / low for the probability of a verdict on a headline in `lang`."""
+    def confidence(self, p: float, lang: str = "", gate: int = 0) -> Literal["high", "medium", "low"]:
+        """high / medium / low for the probability of a verdict naming `gate` on a headline in `lang`.
+        Below the gate's own "medium" it is low, however high the language's "high" is set."""
         c = self.calibration.for_lang(lang)
-        return "high" if p >= c.high else "medium" if p >= c.medium else "low"
+        medium = c.medium_for(gate)
+        return "high" if p >= max(c.high, medium) else "medium" if p >= medium else "low"
 
 
 # --------------------------------------------------------------------------- fingerprint

@@ -11,8 +11,8 @@ features. Before the final fit, two 5-fold cross-validations give out-of-fold pr
 grouped by source site (every line of a site in one fold, translations with their original), which
 says how the model does on sites it never read, and one grouped by line, as before. The confidence
 thresholds are calibrated on the by-site one, per language: "medium" where verdicts naming a gate
-were right at least GROUP_PRECISION of the time (what a group chat sees unprompted), "high" where
-all verdicts were right HIGH_PRECISION of the time. The run prints both cross-validations' figures.
+were right at least GROUP_PRECISION of the time (what a group chat sees unprompted; raised for a gate
+whose own verdicts need more), "high" where all verdicts were right HIGH_PRECISION of the time. The run prints both cross-validations' figures.
 Deterministic: the same files give the same model.
 """
 
@@ -45,7 +45,11 @@ from .text import fold, language_of
 C = 1.0  # inverse regularisation strength (chosen by cross-validation on the corpus)
 OK_WEIGHT = 0.3
 FOLDS = 5
-GROUP_PRECISION = 0.95  # above the 0.94 the product promises for unprompted group replies, with room for fresh news
+# Unprompted group replies are promised right 0.94 of the time. Per language and, where a gate needs
+# more, per gate named: fresh headlines fall short of the out-of-fold figure mostly through gates the
+# model names too readily, so the margin is taken per gate rather than by raising every threshold.
+GROUP_PRECISION = 0.94
+GATE_LINES = 30  # verdicts naming a gate (in one language) needed before it gets its own threshold
 HIGH_PRECISION = 0.97
 SECONDARY = 0.25
 MIN_WEIGHT = 1e-3  # weights smaller than this in every class are dropped from the file
@@ -278,7 +282,9 @@ def _lang(ex: Example) -> str:
 
 
 def calibrate(scored: list[tuple[Example, list[float]]]) -> Calibration:
-    """Confidence thresholds from out-of-fold probabilities, overall and per language."""
+    """Confidence thresholds from out-of-fold probabilities, overall, per language and, within a
+    language, per gate named: a gate whose verdicts were right less often at the language's "medium"
+    gets a higher one of its own (kept only when it has at least GATE_LINES verdicts to go on)."""
 
     def levels(lines):
         group = [(max(p), p.index(max(p)) in ex.ok) for ex, p in lines if p.index(max(p)) != 0]
@@ -291,8 +297,19 @@ def calibrate(scored: list[tuple[Example, list[float]]]) -> Calibration:
         mine = [(ex, p) for ex, p in scored if _lang(ex) == lang]
         if mine:
             m, h = levels(mine)
-            by_lang[lang] = LanguageCalibration(medium=m, high=h)
+            by_gate = {}
+            for gate in CLASSES[1:]:
+                named = [(max(p), p.index(max(p)) in ex.ok) for ex, p in mine if p.index(max(p)) == gate]
+                if len(named) >= GATE_LINES and (t := _threshold(named, GROUP_PRECISION)) > m:
+                    by_gate[str(gate)] = t
+            by_lang[lang] = LanguageCalibration(medium=m, high=h, by_gate=by_gate)
     return Calibration(medium=medium, high=high, secondary=SECONDARY, by_lang=by_lang)
+
+
+def _answered(ex: Example, p: list[float], calibration: Calibration) -> bool:
+    """Whether a group chat would get this verdict unprompted (a gate, at "medium" or above)."""
+    gate = p.index(max(p))
+    return gate != 0 and max(p) >= calibration.for_lang(_lang(ex)).medium_for(gate)
 
 
 def _figures(scored: list[tuple[Example, list[float]]]) -> dict[str, float]:
@@ -311,8 +328,7 @@ def _figures(scored: list[tuple[Example, list[float]]]) -> dict[str, float]:
 
 
 def _group_figures(scored: list[tuple[Example, list[float]]], calibration: Calibration) -> dict[str, float]:
-    answered = [(ex, p) for ex, p in scored
-                if p.index(max(p)) != 0 and max(p) >= calibration.for_lang(_lang(ex)).medium]
+    answered = [(ex, p) for ex, p in scored if _answered(ex, p, calibration)]
     gold_gate = [ex for ex, _ in scored if ex.gold != 0]
     right = sum(p.index(max(p)) in ex.ok for ex, p in answered)
     caught = sum(1 for ex, p in answered if ex.gold != 0 and p.index(max(p)) in ex.ok)
