@@ -55,14 +55,17 @@ class Reading:
         """What the actors say (see ruleset.SIGNALS): a Chinese actor, foreign actors only, domestic compute.
 
         A Chinese text that names no actor from abroad counts as a Chinese actor's: Chinese-language
-        news of China's own compute seldom says "China" ("AI芯片大单")."""
+        news of China's own compute seldom says "China" ("AI芯片大单"). "Domestic chips" (side
+        "local") are China's unless only actors from abroad are named: then they are that country's."""
         sides = {entry.group for entry, _, _ in self.actors}
         out = set()
-        if "china" in sides or (self.lang == "zh" and "abroad" not in sides):
+        foreign = "abroad" in sides and "china" not in sides
+        if "china" in sides or (not foreign and ("local" in sides or self.lang == "zh")):
             out.add("chinese_actor")
-        elif "abroad" in sides:
+        elif foreign:
             out.add("foreign_only")
-        if any(entry.weight for entry, _, _ in self.actors):  # weight 1: a kind that names domestic compute
+        # weight 1: a kind that names domestic compute (a local one only when it is China's)
+        if any(entry.weight and not (foreign and entry.group == "local") for entry, _, _ in self.actors):
             out.add("domestic_compute")
         return out
 _SUFFIXES = frozenset({"s", "es", "ed", "ing"})

@@ -138,7 +138,9 @@ class CorpusFile(Strict):
 class ActorKind(Strict):
     """One kind of actor (Chinese firms, ministries, places abroad...): its names and whose it is."""
 
-    side: Literal["china", "abroad"]
+    # "local": words that mean the home country of whoever the text is about ("domestic chips",
+    # "homegrown GPUs"): China's when no actor from abroad alone is named, the other country's otherwise.
+    side: Literal["china", "abroad", "local"]
     label: Bilingual  # how a reply names the kind: "Chinese firm", 「中国企业」
     compute: bool = False  # names domestic AI compute (chips, their software stacks)
     terms: list[NonEmpty] = Field(min_length=1)
@@ -176,7 +178,7 @@ class ActorsFile(Strict):
     @model_validator(mode="after")
     def _both_sides(self) -> ActorsFile:
         sides = {k.side for k in self.kinds.values()}
-        if sides != {"china", "abroad"} or not any(k.compute for k in self.kinds.values()):
+        if not {"china", "abroad"} <= sides or not any(k.compute for k in self.kinds.values()):
             raise ValueError("kinds must cover both sides (china, abroad) and one must name domestic compute")
         return self
 

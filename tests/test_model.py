@@ -48,8 +48,10 @@ def test_probabilities_are_a_distribution_and_confidence_follows_calibration(cla
     verdict = classifier.classify("ByteDance orders $5.6B of Ascend 950PR chips")
     assert verdict.gate == 1 and 0 < verdict.probability <= 1
     cal = classifier.model.calibration.for_lang(verdict.lang)
-    assert verdict.confidence == ("high" if verdict.probability >= cal.high else
-                                  "medium" if verdict.probability >= cal.medium else "low")
+    medium = cal.medium_for(verdict.gate)
+    assert medium >= cal.medium
+    assert verdict.confidence == ("high" if verdict.probability >= max(cal.high, medium) else
+                                  "medium" if verdict.probability >= medium else "low")
     from gatebot.features import features
 
     reading = classifier.matcher.read("算力租赁价格上涨")
@@ -148,7 +150,25 @@ def test_confidence_follows_the_calibration_of_the_headlines_language(classifier
         assert classifier.model.confidence(p, higher) == "low"
     for text in ("ByteDance orders $5.6B of Ascend 950PR chips", "算力租赁价格上涨,订单排到年底"):
         verdict = classifier.classify(text)
-        assert verdict.confidence == classifier.model.confidence(verdict.probability, verdict.lang)
+        assert verdict.confidence == classifier.model.confidence(verdict.probability, verdict.lang, verdict.gate)
+
+
+def test_a_gate_named_too_readily_has_its_own_group_threshold(classifier):
+    """A gate whose out-of-fold verdicts in a language needed more than the language's "medium" to
+    be right as often keeps its own, higher one: the same probability is "medium" for one gate and
+    "low" for the other."""
+    from gatebot.model import LanguageCalibration
+
+    cal = classifier.model.calibration
+    raised = [(lang, int(g), t) for lang, c in cal.by_lang.items() for g, t in c.by_gate.items()]
+    assert raised and all(t > cal.by_lang[lang].medium for lang, _, t in raised)
+    lang, gate, threshold = raised[0]
+    other = next(g for g in (1, 2, 3, 4) if str(g) not in cal.by_lang[lang].by_gate)
+    p = (cal.by_lang[lang].medium + threshold) / 2
+    assert classifier.model.confidence(p, lang, gate) == "low"
+    assert classifier.model.confidence(p, lang, other) in ("medium", "high")
+    with pytest.raises(ValueError):
+        LanguageCalibration(high=0.8, medium=0.5, by_gate={"5": 0.9})
 
 
 def test_the_sentence_space_ships_small_and_reads_the_same_words(classifier):
@@ -180,3 +200,23 @@ def test_a_sentence_space_of_the_wrong_shape_is_a_clear_error(tmp_path):
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ModelError, match="space"):
         GateModel.load(path)
+
+
+def test_calibration_raises_the_group_threshold_only_for_the_gate_that_needs_it():
+    from gatebot.train import GATE_LINES, GROUP_PRECISION, Example, calibrate
+
+    def line(i: int, gate: int, p: float, right: bool) -> tuple[Example, list[float]]:
+        probs = [(1 - p) / 4] * 5
+        probs[gate] = p
+        gold = gate if right else 0
+        return Example(f"x{gate}-{i}", f"headline number {i} about compute", gold, (gold,), f"x{gate}-{i}", "t"), probs
+
+    n = 2 * GATE_LINES
+    # Gate 3's verdicts are right at every probability; gate 1's only from 0.8 up.
+    scored = [line(i, 3, 0.40 + 0.5 * i / n, True) for i in range(n)]
+    scored += [line(i, 1, 0.40 + 0.5 * i / n, 0.40 + 0.5 * i / n >= 0.8) for i in range(n)]
+    en = calibrate(scored).by_lang["en"]
+    assert set(en.by_gate) == {"1"} and en.by_gate["1"] >= 0.79 > en.medium
+    right_above = [ok for ex, p in scored if p.index(max(p)) == 1 and max(p) >= en.by_gate["1"]
+                   for ok in [ex.gold == 1]]
+    assert sum(right_above) / len(right_above) >= GROUP_PRECISION
