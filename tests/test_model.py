@@ -203,7 +203,7 @@ def test_a_sentence_space_of_the_wrong_shape_is_a_clear_error(tmp_path):
 
 
 def test_calibration_raises_the_group_threshold_only_for_the_gate_that_needs_it():
-    from gatebot.train import GATE_LINES, GROUP_PRECISION, Example, calibrate
+    from gatebot.train import GATE_LINES, GATE_PRECISION, Example, calibrate
 
     def line(i: int, gate: int, p: float, right: bool) -> tuple[Example, list[float]]:
         probs = [(1 - p) / 4] * 5
@@ -219,4 +219,4 @@ def test_calibration_raises_the_group_threshold_only_for_the_gate_that_needs_it(
     assert set(en.by_gate) == {"1"} and en.by_gate["1"] >= 0.79 > en.medium
     right_above = [ok for ex, p in scored if p.index(max(p)) == 1 and max(p) >= en.by_gate["1"]
                    for ok in [ex.gold == 1]]
-    assert sum(right_above) / len(right_above) >= GROUP_PRECISION
+    assert sum(right_above) / len(right_above) >= GATE_PRECISION
