@@ -12,9 +12,10 @@ CANDIDATES = {
     "high": ("ByteDance orders $5.6B of Ascend 950PR chips", "China Mobile orders 8,000 Ascend servers",
              "Alibaba orders 10,000 Ascend 910C chips"),
     "medium": ("Tencent orders Ascend chips for its cloud", "Baidu orders Kunlun chips worth $1B",
-               "Hygon DCU First to Adapt to SenseTime's SenseNova-U1", "Ascend 910C rumours"),
+               "Hygon DCU First to Adapt to SenseTime's SenseNova-U1", "Ascend 910C rumours",
+               "Word of more Ascend chip orders"),
     "low": ("Huawei Ascend chips in the news again", "Ascend chips mentioned in report", "Analysts discuss Ascend chips",
-            "Huawei Ascend update", "国产AI芯片讨论"),
+            "Huawei Ascend update", "国产AI芯片讨论", "Huawei Ascend chips in demand", "Cambricon chips in talks"),
 }
 
 

@@ -28,7 +28,7 @@ ADOPTION = [
     "Huawei Cloud: medical AI is now assembled on a conveyor",
     "Factory scale mining AI",
     "China Mobile quality-inspection compute platform now used by 27 instrument makers in Ningbo and Dongguan",
-    "PRC Deploys DeepSeek Across Local Governments",
+    "Shenzhen district puts DeepSeek to work across 240 government services",
     "China's Central State-Owned Enterprises Accelerate AI Industrial Applications",
     "Huawei in the countryside: AI diagnostics now runs on an ordinary office PC",
     "China adopts DeepSeek artificial intelligence in local governments, ports",
