@@ -15,14 +15,14 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import mul
+from operator import itemgetter, mul
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import from_json
 
-from .features import Feature
+from .features import Feature, FeatureSet
 
 CLASSES = (0, 1, 2, 3, 4)
 MODEL_FILE = "model.json"  # in the rules directory
@@ -158,6 +158,13 @@ class Prediction:
     secondary: int | None
 
 
+def _names_values(feats: Iterable[Feature] | FeatureSet) -> tuple[list[str], list[float]]:
+    if isinstance(feats, FeatureSet):
+        return feats.names, feats.values
+    rows = list(feats)
+    return [f.name for f in rows], [f.value for f in rows]
+
+
 class GateModel:
     def __init__(self, data: ModelFile):
         if tuple(data.classes) != CLASSES:
@@ -182,20 +189,13 @@ class GateModel:
             raise ModelError(f"cannot read {path}: {exc}") from None
         return cls(parse_model(raw))
 
-    def logits(self, feats: Iterable[Feature]) -> list[float]:
-        z = list(self._intercept)
-        weights = self._weights
-        names = []
-        for f in feats:
-            names.append(f.name)
-            w = weights.get(f.name)
-            if w is not None:
-                v = f.value
-                z[0] += w[0] * v
-                z[1] += w[1] * v
-                z[2] += w[2] * v
-                z[3] += w[3] * v
-                z[4] += w[4] * v
+    def logits(self, feats: Iterable[Feature] | FeatureSet) -> list[float]:
+        names, values = _names_values(feats)
+        # Every feature's five weights, one C-level lookup each; the scores' rows scaled by their value.
+        found = [w if v == 1.0 else [x * v for x in w]
+                 for w, v in zip(map(self._weights.get, names), values) if w is not None]
+        # Column sums in feature order: the same additions, in the same order, as a loop adding w * v.
+        z = list(map(sum, zip(self._intercept, *found)))
         if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
             total = _sentence_sum(self.space.vectors, names)
             norm = math.hypot(*total) if total else 0.0
@@ -205,7 +205,7 @@ class GateModel:
                     z[c] += k * sum(map(mul, row, total))
         return z
 
-    def predict(self, feats: list[Feature]) -> Prediction:
+    def predict(self, feats: list[Feature] | FeatureSet) -> Prediction:
         z = self.logits(feats)
         top = max(z)
         exp = [math.exp(v - top) for v in z]
@@ -217,16 +217,13 @@ class GateModel:
         secondary = runner if gate and runner and probs[runner] >= self.calibration.secondary else None
         return Prediction(probs, gate, secondary)
 
-    def contributions(self, feats: Iterable[Feature], gate: int) -> list[tuple[Feature, float]]:
-        """How much each feature pushed toward `gate` rather than the other answers, largest first."""
-        out = []
-        for f in feats:
-            w = self._weights.get(f.name)
-            if w is not None:
-                push = (w[gate] - sum(w) / len(w)) * f.value
-                if push > 0:
-                    out.append((f, push))
-        out.sort(key=lambda x: -x[1])
+    def contributions(self, feats: Iterable[Feature] | FeatureSet, gate: int) -> list[tuple[str, float]]:
+        """How much each feature pushed toward `gate` rather than the other answers, largest first
+        (features pushing it away left out): (feature name, push)."""
+        names, values = _names_values(feats)
+        out = [(name, push) for name, w, v in zip(names, map(self._weights.get, names), values)
+               if w is not None and (push := (w[gate] - sum(w) / len(w)) * v) > 0]
+        out.sort(key=itemgetter(1), reverse=True)  # stable: equal pushes keep the features' order
         return out
 
     def confidence(self, p: float, lang: str = "") -> Literal["high", "medium", "low"]:

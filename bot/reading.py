@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cues import Reading
-from .features import MODEL_CHARS, Feature, features
+from .features import MODEL_CHARS, Feature, FeatureSet, feature_set
 from .figures import Figure, candidates, choose
 from .models import Verdict
 from .reply import Block, label
@@ -176,11 +176,11 @@ def for_reading(row: dict[str, float], gate: int) -> dict[str, float]:
     return out
 
 
-def reading_features(base: Iterable[Feature], cue_names: list[str], text: str,
+def reading_features(base: Iterable[Feature] | FeatureSet, cue_names: list[str], text: str,
                      figures: Iterable[Figure] = ()) -> dict[str, float]:
     """The gate model's features of a text, its reading cues, its punctuation and the kinds of
     figure it quotes (events quote amounts; analysis rarely does)."""
-    row = {f.name: f.value for f in base}
+    row = dict(zip(base.names, base.values)) if isinstance(base, FeatureSet) else {f.name: f.value for f in base}
     for name in cue_names:
         row[f"rc:{name}"] = 1.0
         row[f"rc:{name.split('.')[0]}"] = 1.0
@@ -212,33 +212,14 @@ class Linear(_Strict):
         """(best class, its probability); `extra` names one more feature present (value 1).
         A model of one class always answers it."""
         weights = self.weights
-        z = list(self.intercept)
+        rows = [self.intercept]
         if extra and extra in weights:
-            z = [a + b for a, b in zip(z, weights[extra], strict=True)]
-        if len(z) == 3:  # the reading model and most metric models: unrolled, this runs per message
-            z0, z1, z2 = z
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z0 += w[0] * value
-                    z1 += w[1] * value
-                    z2 += w[2] * value
-            z = [z0, z1, z2]
-        elif len(z) == 4:
-            z0, z1, z2, z3 = z
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z0 += w[0] * value
-                    z1 += w[1] * value
-                    z2 += w[2] * value
-                    z3 += w[3] * value
-            z = [z0, z1, z2, z3]
-        else:
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z = [a + b * value for a, b in zip(z, w, strict=True)]
+            rows.append(weights[extra])
+        # One C-level lookup per feature, then column sums in the row's order: the same additions,
+        # in the same order, as a loop adding w * value (binary features have value 1).
+        rows += [w if v == 1.0 else [x * v for x in w]
+                 for w, v in zip(map(weights.get, row), row.values()) if w is not None]
+        z = list(map(sum, zip(*rows)))
         top = max(z)
         exp = [math.exp(v - top) for v in z]
         best = max(range(len(z)), key=exp.__getitem__)
@@ -321,7 +302,8 @@ class Reader:
             raise ReadingRulesError(f"rules/{MODEL_FILE}: {str(exc).splitlines()[0]}; run `gatebot train`") from None
         return cls(cue_file, model)
 
-    def row(self, reading: Reading, base: Iterable[Feature], figures: Iterable[Figure] = ()) -> dict[str, float]:
+    def row(self, reading: Reading, base: Iterable[Feature] | FeatureSet,
+            figures: Iterable[Figure] = ()) -> dict[str, float]:
         return reading_features(base, self.cues.find(reading.folded.text), reading.text, figures)
 
     def predict(self, row: dict[str, float], gate: int) -> tuple[str, str]:
@@ -332,13 +314,13 @@ class Reader:
         metric = metric_model.predict(row)[0] if metric_model is not None else "other"
         return read, metric
 
-    def attach(self, verdict: Verdict, reading: Reading, base: list[Feature] | None = None) -> Verdict:
+    def attach(self, verdict: Verdict, reading: Reading, base: FeatureSet | list[Feature] | None = None) -> Verdict:
         """Fill in the verdict's reading, metric and figure (left null when it names no gate).
         `base`: the text's features when the gate model has already computed them."""
         if not verdict.gate:
             return verdict
         if base is None:
-            base = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+            base = feature_set(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
         found = candidates(reading.text)
         read, metric = self.predict(self.row(reading, base, found), verdict.gate)
         # A reading or metric already given (by the model judge, for its gate) stands.
