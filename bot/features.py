@@ -20,7 +20,7 @@ to spare, and a pasted article costs no more than that.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .cues import Reading
@@ -99,6 +99,20 @@ class FeatureSet:
     values: list[float]  # aligned with names: 1.0 but for the scores and compute
     text: str  # the folded text as read (cut at MODEL_CHARS)
     spans: dict[str, tuple[int, int]]  # cue and actor-kind features: where they matched
+    scaled: tuple[int, int] = (0, 0)  # names[a:b] are the scaled ones (values other than 1); the rest are 1
+
+    def rows(self, weights: Mapping[str, Sequence[float]]) -> list[Sequence[float]]:
+        """The weight rows of the features `weights` knows, in feature order, each times its value:
+        one C-level lookup per feature (a row times 1 is the row)."""
+        a, b = self.scaled
+        names, get = self.names, weights.get
+        out: list[Sequence[float]] = list(filter(None, map(get, names[:a])))
+        for name, value in zip(names[a:b], self.values[a:b], strict=True):
+            w = get(name)
+            if w is not None:
+                out.append([x * value for x in w])
+        out += filter(None, map(get, names[b:]))
+        return out
 
     def span(self, name: str) -> tuple[int, int]:
         """(start, end) in the folded text where the feature was first found, (-1, -1) when it has none."""
@@ -141,17 +155,19 @@ def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float)
             seen[f"p:{a}&{b}"] = None
     names = list(seen)
     values = [1.0] * len(names)
+    first = len(names)
     scaled = [(f"score:{gate}", min(score, 20.0) / 10) for gate, score in gate_scores.items()]
     scaled.append(("compute", max(-10.0, min(compute, 10.0)) / 10))
     for name, value in scaled:  # a fresh name each, after all the binary ones
         names.append(name)
         values.append(value)
+    last = len(names)
     if reading.lang == "zh" or reading.best.get("china"):
         names.append("china")
         values.append(1.0)
     names.append("lang:" + reading.lang)
     values.append(1.0)
-    return FeatureSet(names, values, text, spans)
+    return FeatureSet(names, values, text, spans, (first, last))
 
 
 def features(reading: Reading, gate_scores: dict[int, float], compute: float) -> list[Feature]:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import itemgetter, mul
+from itertools import compress, repeat
+from operator import itemgetter, mul, sub, truediv
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -77,7 +79,7 @@ def sentence_features(space: SentenceSpace, names: Iterable[str],
 
 def _sentence_sum(vectors: dict[str, list[float]], names: Iterable[str]) -> list[float]:
     """The sum of the known tokens' vectors ([] when none is known): one C-level sum per dimension."""
-    found = [v for v in map(vectors.get, names) if v is not None]
+    found = list(filter(None, map(vectors.get, names)))  # (vectors are never empty)
     if not found:
         return []
     return list(found[0]) if len(found) == 1 else list(map(sum, zip(*found, strict=True)))
@@ -189,13 +191,14 @@ class GateModel:
             raise ModelError(f"cannot read {path}: {exc}") from None
         return cls(parse_model(raw))
 
-    def logits(self, feats: Iterable[Feature] | FeatureSet) -> list[float]:
-        names, values = _names_values(feats)
-        # Every feature's five weights, one C-level lookup each; the scores' rows scaled by their value.
-        found = [w if v == 1.0 else [x * v for x in w]
-                 for w, v in zip(map(self._weights.get, names), values) if w is not None]
+    def logits(self, feats: list[Feature] | FeatureSet) -> list[float]:
+        if isinstance(feats, FeatureSet):
+            names, found = feats.names, feats.rows(self._weights)
+        else:
+            names = [f.name for f in feats]
+            found = [[x * f.value for x in w] for f in feats if (w := self._weights.get(f.name)) is not None]
         # Column sums in feature order: the same additions, in the same order, as a loop adding w * v.
-        z = list(map(sum, zip(self._intercept, *found)))
+        z = list(map(sum, zip(self._intercept, *found, strict=True)))
         if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
             total = _sentence_sum(self.space.vectors, names)
             norm = math.hypot(*total) if total else 0.0
@@ -221,15 +224,22 @@ class GateModel:
         """How much each feature pushed toward `gate` rather than the other answers, largest first
         (features pushing it away left out): (feature name, push)."""
         names, values = _names_values(feats)
-        out = [(name, push) for name, w, v in zip(names, map(self._weights.get, names), values)
-               if w is not None and (push := (w[gate] - sum(w) / len(w)) * v) > 0]
-        out.sort(key=itemgetter(1), reverse=True)  # stable: equal pushes keep the features' order
-        return out
+        rows = list(map(self._weights.get, names))
+        known = list(compress(rows, rows))
+        # (w[gate] - mean(w)) * value for every known feature, at C level
+        pushes = map(mul, map(sub, map(itemgetter(gate), known), map(truediv, map(sum, known), repeat(len(CLASSES)))),
+                     compress(values, rows))
+        out = sorted(zip(compress(names, rows), pushes, strict=True), key=itemgetter(1), reverse=True)  # stable
+        return out[:bisect_left(out, 0.0, key=_pulled_back)]  # those pushing toward the gate
 
     def confidence(self, p: float, lang: str = "") -> Literal["high", "medium", "low"]:
         """high / medium / low for the probability of a verdict on a headline in `lang`."""
         c = self.calibration.for_lang(lang)
         return "high" if p >= c.high else "medium" if p >= c.medium else "low"
+
+
+def _pulled_back(contribution: tuple[str, float]) -> float:
+    return -contribution[1]
 
 
 # --------------------------------------------------------------------------- fingerprint

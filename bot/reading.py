@@ -180,17 +180,26 @@ def reading_features(base: Iterable[Feature] | FeatureSet, cue_names: list[str],
                      figures: Iterable[Figure] = ()) -> dict[str, float]:
     """The gate model's features of a text, its reading cues, its punctuation and the kinds of
     figure it quotes (events quote amounts; analysis rarely does)."""
-    row = dict(zip(base.names, base.values)) if isinstance(base, FeatureSet) else {f.name: f.value for f in base}
+    row = dict(zip(base.names, base.values, strict=True)) if isinstance(base, FeatureSet) else {
+        f.name: f.value for f in base}
+    row.update(dict.fromkeys(reading_names(cue_names, text, figures), 1.0))
+    return row
+
+
+def reading_names(cue_names: list[str], text: str, figures: Iterable[Figure] = ()) -> list[str]:
+    """The features the reading model reads beyond the gate model's (all of value 1), each once:
+    its reading cues, the punctuation and the kinds of figure quoted."""
+    names = []
     for name in cue_names:
-        row[f"rc:{name}"] = 1.0
-        row[f"rc:{name.split('.')[0]}"] = 1.0
+        names.append("rc:" + name)
+        names.append("rc:" + name.split(".")[0])
     head = text[:MODEL_CHARS]
     for mark, name in _MARKS.items():
         if mark in head:
-            row[f"mark:{name}"] = 1.0
+            names.append("mark:" + name)
     for figure in figures:
-        row[f"fig:{figure.kind}"] = 1.0
-    return row
+        names.append("fig:" + figure.kind)
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- the model file
@@ -211,15 +220,22 @@ class Linear(_Strict):
     def predict(self, row: dict[str, float], extra: str = "") -> tuple[str, float]:
         """(best class, its probability); `extra` names one more feature present (value 1).
         A model of one class always answers it."""
-        weights = self.weights
-        rows = [self.intercept]
-        if extra and extra in weights:
-            rows.append(weights[extra])
-        # One C-level lookup per feature, then column sums in the row's order: the same additions,
-        # in the same order, as a loop adding w * value (binary features have value 1).
-        rows += [w if v == 1.0 else [x * v for x in w]
-                 for w, v in zip(map(weights.get, row), row.values()) if w is not None]
-        z = list(map(sum, zip(*rows)))
+        rows = [w if v == 1.0 else [x * v for x in w]
+                for w, v in zip(map(self.weights.get, row), row.values(), strict=True) if w is not None]
+        return self._best(rows, extra)
+
+    def predict_features(self, base: FeatureSet, more: list[str], extra: str = "") -> tuple[str, float]:
+        """predict() for the row of `base`'s features followed by `more` (value 1), without building it."""
+        rows = base.rows(self.weights)
+        rows += filter(None, map(self.weights.get, more))
+        return self._best(rows, extra)
+
+    def _best(self, rows: list, extra: str) -> tuple[str, float]:
+        first = [self.intercept]
+        if extra and extra in self.weights:
+            first.append(self.weights[extra])
+        # Column sums in the row's order: the same additions, in the same order, as a loop adding w * value.
+        z = list(map(sum, zip(*first, *rows, strict=True)))
         top = max(z)
         exp = [math.exp(v - top) for v in z]
         best = max(range(len(z)), key=exp.__getitem__)
@@ -306,12 +322,17 @@ class Reader:
             figures: Iterable[Figure] = ()) -> dict[str, float]:
         return reading_features(base, self.cues.find(reading.folded.text), reading.text, figures)
 
-    def predict(self, row: dict[str, float], gate: int) -> tuple[str, str]:
-        """(reading, metric) for a text's features, given its gate."""
+    def predict(self, row: dict[str, float] | tuple[FeatureSet, list[str]], gate: int) -> tuple[str, str]:
+        """(reading, metric) for a text's features, given its gate: a row (reading_features), or the
+        gate model's features and the names the reading adds (reading_names)."""
         # Features the reading model leaves out (_NOT_READ) carry no weight in it: no need to filter.
-        read, _ = self.model.reading.predict(row, f"gate:{gate}")
         metric_model = self.model.metrics.get(str(gate))
-        metric = metric_model.predict(row)[0] if metric_model is not None else "other"
+        if isinstance(row, dict):
+            read, _ = self.model.reading.predict(row, f"gate:{gate}")
+            metric = metric_model.predict(row)[0] if metric_model is not None else "other"
+        else:
+            read, _ = self.model.reading.predict_features(*row, f"gate:{gate}")
+            metric = metric_model.predict_features(*row)[0] if metric_model is not None else "other"
         return read, metric
 
     def attach(self, verdict: Verdict, reading: Reading, base: FeatureSet | list[Feature] | None = None) -> Verdict:
@@ -322,7 +343,11 @@ class Reader:
         if base is None:
             base = feature_set(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
         found = candidates(reading.text)
-        read, metric = self.predict(self.row(reading, base, found), verdict.gate)
+        if isinstance(base, FeatureSet):
+            more = reading_names(self.cues.find(reading.folded.text), reading.text, found)
+            read, metric = self.predict((base, more), verdict.gate)
+        else:
+            read, metric = self.predict(self.row(reading, base, found), verdict.gate)
         # A reading or metric already given (by the model judge, for its gate) stands.
         verdict.reading = verdict.reading or read
         verdict.metric = verdict.metric or metric
