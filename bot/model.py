@@ -10,13 +10,14 @@ no longer matches, so a rule or corpus edit is always followed by `gatebot train
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import itemgetter, mul, sub, truediv
 from pathlib import Path
 from typing import Annotated, Literal
@@ -116,10 +117,15 @@ def parse_model(raw: bytes | str) -> ModelFile:
     space's vectors: about half a million numbers) is validated by ModelFile; those two are checked
     for their shape and number types in plain loops, several times faster at every start-up than
     validating each number, and left as parsed. Problems raise ModelError naming where."""
+    collecting = gc.isenabled()
+    gc.disable()  # half a million fresh objects, none in a cycle: the collector's passes over them are wasted
     try:
         data = from_json(raw)  # pydantic-core's JSON reader: twice as fast as json.loads on these numbers
     except ValueError as exc:
         raise ModelError(f"not a JSON file: {exc}") from None
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(data, dict):
         raise ModelError("the file must hold one JSON object")
     weights = data.get("weights")
@@ -146,6 +152,12 @@ def _check_table(where: str, table: object, width: int) -> None:
     """`table` maps names to lists of `width` numbers (JSON numbers: int or float, never bool)."""
     if not isinstance(table, dict):
         raise ModelError(f"{where}: must be an object of name -> {width} numbers")
+    rows = table.values()
+    # Checked at C level first (the common case, on every start-up: half a million numbers); the
+    # row-by-row search below only runs to name a problem.
+    if (not rows or (set(map(type, rows)) == {list} and set(map(len, rows)) == {width}
+                     and set(map(type, chain.from_iterable(rows))) <= {float, int})):
+        return
     bad = [name for name, row in table.items()
            if type(row) is not list or len(row) != width or not all(type(x) is float or type(x) is int for x in row)]
     if bad:

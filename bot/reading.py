@@ -111,7 +111,7 @@ class ReadingRulesError(ValueError):
 def load_cue_file(rules_dir: Path) -> CueFile:
     path = Path(rules_dir) / CUES_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return CueFile.model_validate(data)
     except (OSError, yaml.YAMLError) as exc:
         raise ReadingRulesError(f"rules/{CUES_FILE}: cannot read: {exc}") from None
