@@ -15,6 +15,7 @@ actors are all from abroad says so ("not China's domestic compute").
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import repeat
 
 from .cues import MAX_CHARS, CueMatcher, Reading
 from .features import FeatureSet, feature_set
@@ -111,8 +112,7 @@ class Classifier:
                 evidence.append(quoted)
         folded = reading.folded
         assert self.model is not None  # only called once the model has answered
-        pushes = self.model.contributions(feats, gate)
-        for entry, start, end, push in self._actors_leaned_on(reading, pushes):
+        for entry, start, end, push in self._actors_leaned_on(reading, self.model, gate):
             s, e = folded.original_span(start, end)
             if any(s < b and a < e for a, b in shown):
                 continue
@@ -121,7 +121,8 @@ class Classifier:
             assert actors is not None  # an actor was read, so the rules have their actors file
             label = actors.kinds[entry.feature].label.get(reading.lang)
             evidence.append(Evidence(cue=label, match=reading.text[s:e], start=s, end=e, weight=round(push, 2)))
-        for name, push in pushes:
+        # Only words and n-grams are ever quoted: the pushes of the rest need not be worked out or sorted.
+        for name, push in self.model.pushes(feats.names[:feats.text_end], repeat(1.0), gate):
             if push < 0.05:
                 break  # sorted: the rest pushed even less
             if not _worth_quoting(name):
@@ -139,10 +140,14 @@ class Classifier:
         return GateScore(gate=score.gate, score=score.score, evidence=evidence)
 
     @staticmethod
-    def _actors_leaned_on(reading: Reading, pushes):
+    def _actors_leaned_on(reading: Reading, model: GateModel, gate: int):
         """The actors whose kind or signal carried the model toward the gate: the first name of each
         kind, with its kind's push plus the signals' (at most ACTORS_SHOWN)."""
-        push = dict(pushes)
+        if not reading.actors:
+            return []
+        names = list(dict.fromkeys([*(f"actor:{s}" for s in reading.signals()),
+                                    *(f"kind:{entry.feature}" for entry, _, _ in reading.actors)]))
+        push = dict(model.pushes(names, repeat(1.0), gate))  # (features of value 1, each among the text's)
         signals = sum(push.get(f"actor:{s}", 0.0) for s in reading.signals())
         out, kinds = [], set()
         for entry, start, end in reading.actors:

@@ -100,6 +100,7 @@ class FeatureSet:
     text: str  # the folded text as read (cut at MODEL_CHARS)
     spans: dict[str, tuple[int, int]]  # cue and actor-kind features: where they matched
     scaled: tuple[int, int] = (0, 0)  # names[a:b] are the scaled ones (values other than 1); the rest are 1
+    text_end: int = 0  # names[:text_end] are the words and n-grams (the features a verdict may quote)
 
     def rows(self, weights: Mapping[str, Sequence[float]]) -> list[Sequence[float]]:
         """The weight rows of the features `weights` knows, in feature order, each times its value:
@@ -132,6 +133,7 @@ def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float)
     """Every feature of a read text, each name once (the first place it was found)."""
     text = reading.folded.text[:MODEL_CHARS]
     seen = dict.fromkeys(text_names(text))  # each once, first place kept
+    text_end = len(seen)
     spans: dict[str, tuple[int, int]] = {}
     cues = []
     for group in sorted(reading.best):
@@ -167,7 +169,7 @@ def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float)
         values.append(1.0)
     names.append("lang:" + reading.lang)
     values.append(1.0)
-    return FeatureSet(names, values, text, spans, (first, last))
+    return FeatureSet(names, values, text, spans, (first, last), text_end)
 
 
 def features(reading: Reading, gate_scores: dict[int, float], compute: float) -> list[Feature]:

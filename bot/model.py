@@ -235,10 +235,13 @@ class GateModel:
     def contributions(self, feats: Iterable[Feature] | FeatureSet, gate: int) -> list[tuple[str, float]]:
         """How much each feature pushed toward `gate` rather than the other answers, largest first
         (features pushing it away left out): (feature name, push)."""
-        names, values = _names_values(feats)
+        return self.pushes(*_names_values(feats), gate)
+
+    def pushes(self, names: list[str], values: Iterable[float], gate: int) -> list[tuple[str, float]]:
+        """contributions() of the features `names` with `values`: (w[gate] - mean(w)) * value for each
+        one the model knows, largest first, the positive ones only. Computed at C level."""
         rows = list(map(self._weights.get, names))
         known = list(compress(rows, rows))
-        # (w[gate] - mean(w)) * value for every known feature, at C level
         pushes = map(mul, map(sub, map(itemgetter(gate), known), map(truediv, map(sum, known), repeat(len(CLASSES)))),
                      compress(values, rows))
         out = sorted(zip(compress(names, rows), pushes, strict=True), key=itemgetter(1), reverse=True)  # stable
