@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_classifier import headlines  # noqa: E402
-
 from gatebot.classifier import Classifier  # noqa: E402
 from gatebot.ruleset import load_rules  # noqa: E402
 

@@ -210,7 +210,7 @@ class GateModel:
             names = [f.name for f in feats]
             found = [[x * f.value for x in w] for f in feats if (w := self._weights.get(f.name)) is not None]
         # Column sums in feature order: the same additions, in the same order, as a loop adding w * v.
-        z = list(map(sum, zip(self._intercept, *found, strict=True)))
+        z: list[float] = list(map(sum, zip(self._intercept, *found, strict=True)))
         if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
             total = _sentence_sum(self.space.vectors, names)
             norm = math.hypot(*total) if total else 0.0
@@ -241,7 +241,7 @@ class GateModel:
         """contributions() of the features `names` with `values`: (w[gate] - mean(w)) * value for each
         one the model knows, largest first, the positive ones only. Computed at C level."""
         rows = list(map(self._weights.get, names))
-        known = list(compress(rows, rows))
+        known: list[list[float]] = list(compress(rows, rows))  # type: ignore[arg-type]  # (the Nones left out)
         pushes = map(mul, map(sub, map(itemgetter(gate), known), map(truediv, map(sum, known), repeat(len(CLASSES)))),
                      compress(values, rows))
         out = sorted(zip(compress(names, rows), pushes, strict=True), key=itemgetter(1), reverse=True)  # stable
