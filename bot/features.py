@@ -36,10 +36,6 @@ class Feature:
     end: int = -1
 
 
-def _is_cjk(token: str) -> bool:
-    return token[:1] > "\u3000"
-
-
 def text_names(text: str) -> list[str]:
     """The word and n-gram names of a folded text (already cut at MODEL_CHARS), in reading order,
     repeats included: per CJK run its 1-, then 2-, then 3-grams; per Latin word the word, then the
@@ -50,7 +46,7 @@ def text_names(text: str) -> list[str]:
     for token in text.split(" "):
         if not token:
             continue
-        if token[:1] > "\u3000":
+        if token[:1] > "\u3000":  # a CJK run (folded runs are Latin letters, digits or CJK)
             previous = ""
             extend(map("c1:".__add__, token))
             if len(token) > 1:

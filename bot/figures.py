@@ -170,21 +170,24 @@ def _unit_stems(alternation: str) -> tuple[str, ...]:
     return stems
 
 
-# The patterns that cannot match without one of these in the text (case-blind: in lower case), by
-# their source: the unit they end with.
-_UNITS: dict[str, tuple[tuple[str, ...], bool]] = {}
-for _kind, _pattern in PATTERNS:
-    if _HARDWARE_UNIT in _pattern.pattern:
-        _UNITS[_pattern.pattern] = (_unit_stems(_HARDWARE_UNIT), True)
-    elif _COUNT_UNIT in _pattern.pattern:
-        _UNITS[_pattern.pattern] = (_unit_stems(_COUNT_UNIT), True)
-    elif _pattern.pattern.endswith(_ZH_HARDWARE):
-        _UNITS[_pattern.pattern] = (tuple("颗片张卡块台套"), False)
-    elif _pattern.pattern.endswith(_ZH_MEASURE):
-        _UNITS[_pattern.pattern] = (tuple("家个款种所座名位项次条"), False)
-    elif f"\\s?{_COMPUTE_UNIT}(?![a-z])" in _pattern.pattern:
-        _UNITS[_pattern.pattern] = (("p", "e", "mw", "gw"), True)  # petaflops .. e, mw, gw
-_NEEDS = [_UNITS.get(pattern.pattern) for _, pattern in PATTERNS]
+def _needs(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | None:
+    """What a pattern cannot match without, by the unit it ends with: (substrings one of which must
+    be in the text, whether case-blind: then in lower case), or None."""
+    source = pattern.pattern
+    if _HARDWARE_UNIT in source:
+        return _unit_stems(_HARDWARE_UNIT), True
+    if _COUNT_UNIT in source:
+        return _unit_stems(_COUNT_UNIT), True
+    if source.endswith(_ZH_HARDWARE):
+        return tuple("颗片张卡块台套"), False
+    if source.endswith(_ZH_MEASURE):
+        return tuple("家个款种所座名位项次条"), False
+    if f"\\s?{_COMPUTE_UNIT}(?![a-z])" in source:
+        return ("p", "e", "mw", "gw"), True  # petaflops .. tflops, mw, gw, p, e
+    return None
+
+
+_NEEDS = [_needs(pattern) for _, pattern in PATTERNS]
 
 
 def case_blind(text: str) -> str:
