@@ -170,24 +170,22 @@ def _unit_stems(alternation: str) -> tuple[str, ...]:
     return stems
 
 
-def _needs(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | None:
-    """What a pattern cannot match without, by the unit it ends with: (substrings one of which must
-    be in the text, whether case-blind: then in lower case), or None."""
-    source = pattern.pattern
-    if _HARDWARE_UNIT in source:
-        return _unit_stems(_HARDWARE_UNIT), True
-    if _COUNT_UNIT in source:
-        return _unit_stems(_COUNT_UNIT), True
-    if source.endswith(_ZH_HARDWARE):
-        return tuple("颗片张卡块台套"), False
-    if source.endswith(_ZH_MEASURE):
-        return tuple("家个款种所座名位项次条"), False
-    if f"\\s?{_COMPUTE_UNIT}(?![a-z])" in source:
-        return ("p", "e", "mw", "gw"), True  # petaflops .. tflops, mw, gw, p, e
-    return None
-
-
-_NEEDS = [_needs(pattern) for _, pattern in PATTERNS]
+_CURRENCY_WORDS = _unit_stems(_CURRENCY_AFTER)
+# What each of PATTERNS cannot match without, in order: (substrings one of which must be in the text,
+# whether the search is case-blind: then they are looked for in the lower-cased text).
+_NEEDS: list[tuple[tuple[str, ...], bool]] = [
+    (("$", "usd", "rmb", "cny", "¥", "￥", "€", "£"), True),  # a currency sign or code before the number
+    (_CURRENCY_WORDS, True), (_CURRENCY_WORDS, True), (("元", "人民币"), False),  # (美元, 港元 and 欧元 hold 元)
+    (("%", "％"), False), (("%", "％", "percent", "per cent"), True), (("分之",), False), (("成",), False),
+    (("fold", "times"), True), (("doubl", "tripl", "quadrupl"), True), (("倍",), False),
+    (("p", "e", "mw", "gw"), True),  # petaflops .. tflops, mw, gw, p, e
+    (("token",), True), (("trillion-token",), True), (("token",), True),
+    (("万", "亿"), False),  # (百万, 千亿 ... hold them)
+    (("token",), True),
+    (_unit_stems(_HARDWARE_UNIT), True), (tuple("颗片张卡块台套"), False),
+    (_unit_stems(_COUNT_UNIT), True), (tuple("家个款种所座名位项次条"), False),
+]
+assert len(_NEEDS) == len(PATTERNS)
 
 
 def case_blind(text: str) -> str:
@@ -215,8 +213,8 @@ def candidates(text: str) -> list[Figure]:
     for rank, (kind, pattern) in enumerate(PATTERNS):
         if not present.get(kind, True):
             continue
-        needs = _NEEDS[rank]
-        if needs is not None and not any(stem in (low if needs[1] else text) for stem in needs[0]):
+        stems, blind = _NEEDS[rank]
+        if not any(stem in (low if blind else text) for stem in stems):
             continue
         for m in pattern.finditer(text):
             group = 1 if m.lastindex else 0  # a pattern with a group quotes only the group

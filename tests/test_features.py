@@ -21,6 +21,8 @@ TRICKY = [
     "a b a b c a b", "ai ai ai 算力 ai 算力", "昇腾" * 1200, "ascend chips " * 200,
     "THOUSANDS OF SERVERS", "Two Hundred CHIPS", "ſix ſervers", "İnvestors pour 5 BİLLİON YUAN", "40 Percent",
     "KUNLUN 3 trillion tokens", "十万张卡 三家 5个 第三台", "10万P 6.6万PFlops 40MW", "tripled", "redoubled", "50%",
+    "US$53b and Rmb1bn, HK$5 or €3", "40 PERCENT, 30 per cent", "3倍 5成 三分之一 百分之二十", "Trillion-RMB",
+    "837-million-yuan 9.16 billion yuan 56亿元 26亿美元", "140 trillion tokens 7.94万亿Token", "14-fold 2.8 TIMES",
 ]
 
 
