@@ -97,13 +97,15 @@ class FeatureSet:
     spans: dict[str, tuple[int, int]]  # cue and actor-kind features: where they matched
     scaled: tuple[int, int] = (0, 0)  # names[a:b] are the scaled ones (values other than 1); the rest are 1
     text_end: int = 0  # names[:text_end] are the words and n-grams (the features a verdict may quote)
+    pairs_from: int = 0  # names[pairs_from:scaled[0]] are the cue pairs ("p:...")
 
-    def rows(self, weights: Mapping[str, Sequence[float]]) -> list[Sequence[float]]:
+    def rows(self, weights: Mapping[str, Sequence[float]], pairs: bool = True) -> list[Sequence[float]]:
         """The weight rows of the features `weights` knows, in feature order, each times its value:
-        one C-level lookup per feature (a row times 1 is the row)."""
+        one C-level lookup per feature (a row times 1 is the row). `pairs=False` leaves the cue
+        pairs out, for a model that never reads them (no lookup that would miss)."""
         a, b = self.scaled
         names, get = self.names, weights.get
-        out: list[Sequence[float]] = list(filter(None, map(get, names[:a])))
+        out: list[Sequence[float]] = list(filter(None, map(get, names[:a] if pairs else names[:self.pairs_from])))
         for name, value in zip(names[a:b], self.values[a:b], strict=True):
             w = get(name)
             if w is not None:
@@ -148,6 +150,7 @@ def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float)
         seen["actor:" + signal] = None
         cues.append("actor." + signal)
     cues.sort()
+    pairs_from = len(seen)
     for i, a in enumerate(cues):
         for b in cues[i + 1:]:
             seen[f"p:{a}&{b}"] = None
@@ -165,7 +168,7 @@ def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float)
         values.append(1.0)
     names.append("lang:" + reading.lang)
     values.append(1.0)
-    return FeatureSet(names, values, text, spans, (first, last), text_end)
+    return FeatureSet(names, values, text, spans, (first, last), text_end, pairs_from)
 
 
 def features(reading: Reading, gate_scores: dict[int, float], compute: float) -> list[Feature]:

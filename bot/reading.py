@@ -224,9 +224,10 @@ class Linear(_Strict):
                 for w, v in zip(map(self.weights.get, row), row.values(), strict=True) if w is not None]
         return self._best(rows, extra)
 
-    def predict_features(self, base: FeatureSet, more: list[str], extra: str = "") -> tuple[str, float]:
-        """predict() for the row of `base`'s features followed by `more` (value 1), without building it."""
-        rows = base.rows(self.weights)
+    def predict_features(self, base: FeatureSet, more: list[str], extra: str = "", pairs: bool = True) -> tuple[str, float]:
+        """predict() for the row of `base`'s features followed by `more` (value 1), without building it;
+        `pairs=False` for a model that never reads cue pairs."""
+        rows = base.rows(self.weights, pairs)
         rows += filter(None, map(self.weights.get, more))
         return self._best(rows, extra)
 
@@ -331,7 +332,8 @@ class Reader:
             read, _ = self.model.reading.predict(row, f"gate:{gate}")
             metric = metric_model.predict(row)[0] if metric_model is not None else "other"
         else:
-            read, _ = self.model.reading.predict_features(*row, f"gate:{gate}")
+            # The reading model never reads cue pairs (_NOT_READ): no lookups that would miss.
+            read, _ = self.model.reading.predict_features(*row, f"gate:{gate}", pairs=False)
             metric = metric_model.predict_features(*row)[0] if metric_model is not None else "other"
         return read, metric
 

@@ -101,6 +101,9 @@ def test_weight_rows_follow_the_features_order_scaled_by_value(classifier):
     fs = feature_set(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
     want = [[x * v for x in weights[n]] for n, v in zip(fs.names, fs.values, strict=True) if n in weights]
     assert fs.rows(weights) == want and len(want) > 10
+    assert fs.names[fs.pairs_from:fs.scaled[0]] == [n for n in fs.names if n.startswith("p:")] != []
+    assert fs.rows(weights, pairs=False) == [
+        [x * v for x in weights[n]] for n, v in zip(fs.names, fs.values, strict=True) if n in weights and n[:2] != "p:"]
 
 
 def _reference_matches(text: str) -> list:
