@@ -15,9 +15,10 @@ actors are all from abroad says so ("not China's domestic compute").
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import repeat
 
 from .cues import MAX_CHARS, CueMatcher, Reading
-from .features import features
+from .features import FeatureSet, feature_set
 from .model import MODEL_FILE, GateModel
 from .models import Evidence, GateScore, Verdict
 from .reading import Reader
@@ -62,7 +63,7 @@ class Classifier:
         verdict = self.matcher.rule_verdict(reading)
         feats = None
         if self.model is not None and verdict.reason != "empty":
-            feats = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+            feats = feature_set(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
             verdict = self._learned(reading, verdict, feats)
         verdict.group_reply = bool(
             verdict.gate and CONFIDENCE_RANK[verdict.confidence] >= CONFIDENCE_RANK[self.group_floor])
@@ -83,7 +84,7 @@ class Classifier:
         """The hand-written rules' verdict alone (for comparison in `gatebot eval`)."""
         return self.matcher.rule_verdict(self.matcher.read(text))
 
-    def _learned(self, reading: Reading, rules: Verdict, feats) -> Verdict:
+    def _learned(self, reading: Reading, rules: Verdict, feats: FeatureSet) -> Verdict:
         assert self.model is not None
         prediction = self.model.predict(feats)
         gate, p = prediction.gate, prediction.probabilities[prediction.gate]
@@ -101,7 +102,7 @@ class Classifier:
         return replace(rules, gate=gate, confidence=self.model.confidence(p, rules.lang, gate),
                        secondary=prediction.secondary, gates=gates, probability=round(p, 4), reason="")
 
-    def _with_words(self, score: GateScore, feats, reading: Reading, gate: int) -> GateScore:
+    def _with_words(self, score: GateScore, feats: FeatureSet, reading: Reading, gate: int) -> GateScore:
         """The gate's cue evidence, then the words that carried the model toward it."""
         evidence: list[Evidence] = []
         shown: set[tuple[int, int]] = set()
@@ -111,8 +112,7 @@ class Classifier:
                 evidence.append(quoted)
         folded = reading.folded
         assert self.model is not None  # only called once the model has answered
-        pushes = self.model.contributions(feats, gate)
-        for entry, start, end, push in self._actors_leaned_on(reading, pushes):
+        for entry, start, end, push in self._actors_leaned_on(reading, self.model, gate):
             s, e = folded.original_span(start, end)
             if any(s < b and a < e for a, b in shown):
                 continue
@@ -121,12 +121,16 @@ class Classifier:
             assert actors is not None  # an actor was read, so the rules have their actors file
             label = actors.kinds[entry.feature].label.get(reading.lang)
             evidence.append(Evidence(cue=label, match=reading.text[s:e], start=s, end=e, weight=round(push, 2)))
-        for feature, push in pushes:
+        # Only words and n-grams are ever quoted: the pushes of the rest need not be worked out or sorted.
+        for name, push in self.model.pushes(feats.names[:feats.text_end], repeat(1.0), gate):
             if push < 0.05:
                 break  # sorted: the rest pushed even less
-            if feature.start < 0 or not _worth_quoting(feature.name):
+            if not _worth_quoting(name):
                 continue
-            s, e = folded.original_span(feature.start, feature.end)
+            start, end = feats.span(name)
+            if start < 0:
+                continue
+            s, e = folded.original_span(start, end)
             if any(s < b and a < e for a, b in shown):  # overlaps words already quoted
                 continue
             shown.add((s, e))
@@ -136,10 +140,14 @@ class Classifier:
         return GateScore(gate=score.gate, score=score.score, evidence=evidence)
 
     @staticmethod
-    def _actors_leaned_on(reading: Reading, pushes):
+    def _actors_leaned_on(reading: Reading, model: GateModel, gate: int):
         """The actors whose kind or signal carried the model toward the gate: the first name of each
         kind, with its kind's push plus the signals' (at most ACTORS_SHOWN)."""
-        push = {f.name: v for f, v in pushes}
+        if not reading.actors:
+            return []
+        names = list(dict.fromkeys([*(f"actor:{s}" for s in reading.signals()),
+                                    *(f"kind:{entry.feature}" for entry, _, _ in reading.actors)]))
+        push = dict(model.pushes(names, repeat(1.0), gate))  # (features of value 1, each among the text's)
         signals = sum(push.get(f"actor:{s}", 0.0) for s in reading.signals())
         out, kinds = [], set()
         for entry, start, end in reading.actors:

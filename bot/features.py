@@ -20,7 +20,7 @@ to spare, and a pasted article costs no more than that.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .cues import Reading
@@ -36,57 +36,141 @@ class Feature:
     end: int = -1
 
 
-def _is_cjk(token: str) -> bool:
-    return token[:1] > "\u3000"
-
-
-def text_features(folded_text: str) -> Iterable[Feature]:
-    text = folded_text[:MODEL_CHARS]
-    pos = 0
-    previous: tuple[str, int] | None = None  # the last Latin word and where it starts
+def text_names(text: str) -> list[str]:
+    """The word and n-gram names of a folded text (already cut at MODEL_CHARS), in reading order,
+    repeats included: per CJK run its 1-, then 2-, then 3-grams; per Latin word the word, then the
+    pair it ends. Built with C-level string joins: a headline has dozens."""
+    names: list[str] = []
+    add, extend = names.append, names.extend
+    previous = ""  # the last Latin word, "" after a CJK run
     for token in text.split(" "):
-        start, end = pos, pos + len(token)
-        pos = end + 1
         if not token:
             continue
-        if _is_cjk(token):
-            previous = None
-            n = len(token)
-            for size in (1, 2, 3):
-                for i in range(n - size + 1):
-                    yield Feature(f"c{size}:{token[i:i + size]}", 1.0, start + i, start + i + size)
+        if token[:1] > "\u3000":  # a CJK run (folded runs are Latin letters, digits or CJK)
+            previous = ""
+            extend(map("c1:".__add__, token))
+            if len(token) > 1:
+                pairs = list(map(str.__add__, token, token[1:]))
+                extend(map("c2:".__add__, pairs))
+                if len(token) > 2:
+                    extend(map("c3:".__add__, map(str.__add__, pairs, token[2:])))
             continue
-        yield Feature(f"w:{token}", 1.0, start, end)
-        if previous is not None:
-            yield Feature(f"b:{previous[0]}_{token}", 1.0, previous[1], end)
-        previous = (token, start)
+        add("w:" + token)
+        if previous:
+            add("b:" + previous + "_" + token)
+        previous = token
+    return names
 
 
-def features(reading: Reading, gate_scores: dict[int, float], compute: float) -> list[Feature]:
+def _word_at(text: str, phrase: str) -> int:
+    """Where `phrase` (whole Latin words) first stands as words in a folded text, -1 if nowhere."""
+    n, size = len(text), len(phrase)
+    i = text.find(phrase)
+    while i >= 0:
+        if (i == 0 or text[i - 1] == " ") and (i + size == n or text[i + size] == " "):
+            return i
+        i = text.find(phrase, i + 1)
+    return -1
+
+
+def text_span(text: str, name: str) -> tuple[int, int]:
+    """Where a word or n-gram feature of `text_names(text)` was first found: (start, end)."""
+    kind, _, value = name.partition(":")
+    if kind in ("c1", "c2", "c3"):  # CJK characters stand only inside CJK runs: the first find is the first run's
+        start = text.find(value)
+        return (start, start + len(value)) if start >= 0 else (-1, -1)
+    if kind == "b":
+        value = value.replace("_", " ")  # Latin words hold letters or digits only
+    start = _word_at(text, value) if kind in ("w", "b") else -1
+    return (start, start + len(value)) if start >= 0 else (-1, -1)
+
+
+@dataclass(slots=True)
+class FeatureSet:
+    """Every feature of a read text, each name once, in order, with its value: what the gate model
+    and the reading model read. Where a word or n-gram was found is worked out only when asked
+    (a verdict quotes a handful of them); cues and actors keep the span they were matched at."""
+
+    names: list[str]
+    values: list[float]  # aligned with names: 1.0 but for the scores and compute
+    text: str  # the folded text as read (cut at MODEL_CHARS)
+    spans: dict[str, tuple[int, int]]  # cue and actor-kind features: where they matched
+    scaled: tuple[int, int] = (0, 0)  # names[a:b] are the scaled ones (values other than 1); the rest are 1
+    text_end: int = 0  # names[:text_end] are the words and n-grams (the features a verdict may quote)
+    pairs_from: int = 0  # names[pairs_from:scaled[0]] are the cue pairs ("p:...")
+
+    def rows(self, weights: Mapping[str, Sequence[float]], pairs: bool = True) -> list[Sequence[float]]:
+        """The weight rows of the features `weights` knows, in feature order, each times its value:
+        one C-level lookup per feature (a row times 1 is the row). `pairs=False` leaves the cue
+        pairs out, for a model that never reads them (no lookup that would miss)."""
+        a, b = self.scaled
+        names, get = self.names, weights.get
+        out: list[Sequence[float]] = list(filter(None, map(get, names[:a] if pairs else names[:self.pairs_from])))
+        for name, value in zip(names[a:b], self.values[a:b], strict=True):
+            w = get(name)
+            if w is not None:
+                out.append([x * value for x in w])
+        out += filter(None, map(get, names[b:]))
+        return out
+
+    def span(self, name: str) -> tuple[int, int]:
+        """(start, end) in the folded text where the feature was first found, (-1, -1) when it has none."""
+        found = self.spans.get(name)
+        if found is not None:
+            return found
+        if name[:2] in ("w:", "b:") or name[:1] == "c" and name[2:3] == ":":
+            return text_span(self.text, name)
+        return (-1, -1)
+
+    def as_list(self) -> list[Feature]:
+        span = self.span
+        return [Feature(name, value, *span(name)) for name, value in zip(self.names, self.values, strict=True)]
+
+
+def feature_set(reading: Reading, gate_scores: dict[int, float], compute: float) -> FeatureSet:
     """Every feature of a read text, each name once (the first place it was found)."""
-    out: dict[str, Feature] = {}
-    for feature in text_features(reading.folded.text):
-        out.setdefault(feature.name, feature)
+    text = reading.folded.text[:MODEL_CHARS]
+    seen = dict.fromkeys(text_names(text))  # each once, first place kept
+    text_end = len(seen)
+    spans: dict[str, tuple[int, int]] = {}
     cues = []
     for group in sorted(reading.best):
         for entry, start, end in reading.best[group].values():
-            name = f"cue:{entry.feature}"
-            if name not in out:
-                out[name] = Feature(name, 1.0, start, end)
+            name = "cue:" + entry.feature
+            if name not in seen:
+                seen[name] = None
+                spans[name] = (start, end)
                 cues.append(entry.feature)
     for entry, start, end in reading.actors:
-        out.setdefault(f"kind:{entry.feature}", Feature(f"kind:{entry.feature}", 1.0, start, end))
+        name = "kind:" + entry.feature
+        if name not in seen:
+            seen[name] = None
+            spans[name] = (start, end)
     for signal in reading.signals():
-        out[f"actor:{signal}"] = Feature(f"actor:{signal}", 1.0)
-        cues.append(f"actor.{signal}")
+        seen["actor:" + signal] = None
+        cues.append("actor." + signal)
     cues.sort()
+    pairs_from = len(seen)
     for i, a in enumerate(cues):
         for b in cues[i + 1:]:
-            out[f"p:{a}&{b}"] = Feature(f"p:{a}&{b}", 1.0)
-    for gate, score in gate_scores.items():
-        out[f"score:{gate}"] = Feature(f"score:{gate}", min(score, 20.0) / 10)
-    out["compute"] = Feature("compute", max(-10.0, min(compute, 10.0)) / 10)
+            seen[f"p:{a}&{b}"] = None
+    names = list(seen)
+    values = [1.0] * len(names)
+    first = len(names)
+    scaled = [(f"score:{gate}", min(score, 20.0) / 10) for gate, score in gate_scores.items()]
+    scaled.append(("compute", max(-10.0, min(compute, 10.0)) / 10))
+    for name, value in scaled:  # a fresh name each, after all the binary ones
+        names.append(name)
+        values.append(value)
+    last = len(names)
     if reading.lang == "zh" or reading.best.get("china"):
-        out["china"] = Feature("china", 1.0)
-    out[f"lang:{reading.lang}"] = Feature(f"lang:{reading.lang}", 1.0)
-    return list(out.values())
+        names.append("china")
+        values.append(1.0)
+    names.append("lang:" + reading.lang)
+    values.append(1.0)
+    return FeatureSet(names, values, text, spans, (first, last), text_end, pairs_from)
+
+
+def features(reading: Reading, gate_scores: dict[int, float], compute: float) -> list[Feature]:
+    """Every feature of a read text, each name once (the first place it was found), as Feature rows."""
+    return feature_set(reading, gate_scores, compute).as_list()

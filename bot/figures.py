@@ -143,17 +143,78 @@ _WORDS = re.compile(r"(?<![a-z])(?:doubl|tripl|quadrupl|two|three|four|five|six|
                     r"twenty|thirty|fifty|hundreds|thousands|dozens|trillion|billion|million|thousand)", re.IGNORECASE)
 
 
+# A search that finds nothing still walks the whole text, and case-blind alternations walk it
+# slowly. These plain substrings are necessary for each search to find anything (the words in
+# lower case, the rest as written); the search only runs when one of them is in the text.
+_STEMS = {
+    "money": ("$", "¥", "￥", "€", "£", "元", "人民币", "rmb", "usd", "cny", "yuan", "dollar", "renminbi", "euro"),
+    "share": ("%", "％", "成", "percent", "per cent", "分之"),  # (a case-sensitive search)
+    "multiple": ("fold", "times", "倍", "doubl", "tripl", "quadrupl"),
+    "tokens": ("token",),
+    "scaled": ("万", "亿"),  # (百万 and 千亿 hold them)
+}
+_WORD_STEMS = ("doubl", "tripl", "quadrupl", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+               "eleven", "twelve", "twenty", "thirty", "fifty", "hundreds", "thousands", "dozens", "trillion",
+               "billion", "million", "thousand")
+# The only characters a case-blind search equates with a Latin letter that str.lower() does not
+# turn into it (dotted and dotless i, long s): folded first, so the lower-cased text holds every stem
+# a case-blind search could match.
+CASE_BLIND = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def _unit_stems(alternation: str) -> tuple[str, ...]:
+    """The plain words of a unit group "(?:chips?|cards?|...)", each without its optional last letter."""
+    words = alternation.removeprefix("(?:").removesuffix(")").split("|")
+    stems = tuple(w[:-2] if w.endswith("?") else w for w in words)
+    assert all(stem.replace(" ", "").replace("-", "").isalpha() for stem in stems), stems
+    return stems
+
+
+_CURRENCY_WORDS = _unit_stems(_CURRENCY_AFTER)
+# What each of PATTERNS cannot match without, in order: (substrings one of which must be in the text,
+# whether the search is case-blind: then they are looked for in the lower-cased text).
+_NEEDS: list[tuple[tuple[str, ...], bool]] = [
+    (("$", "usd", "rmb", "cny", "¥", "￥", "€", "£"), True),  # a currency sign or code before the number
+    (_CURRENCY_WORDS, True), (_CURRENCY_WORDS, True), (("元", "人民币"), False),  # (美元, 港元 and 欧元 hold 元)
+    (("%", "％"), False), (("%", "％", "percent", "per cent"), True), (("分之",), False), (("成",), False),
+    (("fold", "times"), True), (("doubl", "tripl", "quadrupl"), True), (("倍",), False),
+    (("p", "e", "mw", "gw"), True),  # petaflops .. tflops, mw, gw, p, e
+    (("token",), True), (("trillion-token",), True), (("token",), True),
+    (("万", "亿"), False),  # (百万, 千亿 ... hold them)
+    (("token",), True),
+    (_unit_stems(_HARDWARE_UNIT), True), (tuple("颗片张卡块台套"), False),
+    (_unit_stems(_COUNT_UNIT), True), (tuple("家个款种所座名位项次条"), False),
+]
+assert len(_NEEDS) == len(PATTERNS)
+
+
+def case_blind(text: str) -> str:
+    """The text as a case-blind search sees Latin letters: lower case."""
+    return text.lower() if text.isascii() else text.translate(CASE_BLIND).lower()
+
+
+def _finds(kind: str, text: str, low: str) -> bool:
+    """_TRIGGERS[kind].search(text), skipped when no stem is there."""
+    seen = text if kind in ("share", "scaled") else low
+    return any(stem in seen for stem in _STEMS[kind]) and bool(_TRIGGERS[kind].search(text))
+
+
 def candidates(text: str) -> list[Figure]:
     """Every amount, count, share and multiple in the text, in order, overlaps resolved (longest first)."""
     text = (text or "")[:FIGURE_CHARS]
     found: list[tuple[int, int, int, Figure]] = []  # (start, -length, pattern rank, figure)
     # Every figure holds a digit, a Chinese numeral or an English number word: most headlines without
     # one cost three searches instead of twenty.
-    if not (_DIGIT.search(text) or _ZH_NUMERAL.search(text) or _WORDS.search(text)):
+    low = case_blind(text)
+    if not (_DIGIT.search(text) or _ZH_NUMERAL.search(text)
+            or (any(stem in low for stem in _WORD_STEMS) and _WORDS.search(text))):
         return []
-    present = {kind: bool(trigger.search(text)) for kind, trigger in _TRIGGERS.items()}
+    present = {kind: _finds(kind, text, low) for kind in _TRIGGERS}
     for rank, (kind, pattern) in enumerate(PATTERNS):
         if not present.get(kind, True):
+            continue
+        stems, blind = _NEEDS[rank]
+        if not any(stem in (low if blind else text) for stem in stems):
             continue
         for m in pattern.finditer(text):
             group = 1 if m.lastindex else 0  # a pattern with a group quotes only the group

@@ -10,19 +10,23 @@ no longer matches, so a rule or corpus edit is always followed by `gatebot train
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import mul
+from itertools import chain, compress, repeat
+from operator import itemgetter, mul, sub, truediv
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import from_json
 
-from .features import Feature
+from .features import Feature, FeatureSet
 
 CLASSES = (0, 1, 2, 3, 4)
 MODEL_FILE = "model.json"  # in the rules directory
@@ -91,9 +95,9 @@ def sentence_features(space: SentenceSpace, names: Iterable[str],
     return [(_E[i], x * k) for i, x in enumerate(total)]
 
 
-def _sentence_sum(vectors: dict[str, list[float]], names: Iterable[str]) -> list[float]:
+def _sentence_sum(vectors: Mapping[str, Sequence[float]], names: Iterable[str]) -> list[float]:
     """The sum of the known tokens' vectors ([] when none is known): one C-level sum per dimension."""
-    found = [v for v in map(vectors.get, names) if v is not None]
+    found = list(filter(None, map(vectors.get, names)))  # (vectors are never empty)
     if not found:
         return []
     return list(found[0]) if len(found) == 1 else list(map(sum, zip(*found, strict=True)))
@@ -130,10 +134,15 @@ def parse_model(raw: bytes | str) -> ModelFile:
     space's vectors: about half a million numbers) is validated by ModelFile; those two are checked
     for their shape and number types in plain loops, several times faster at every start-up than
     validating each number, and left as parsed. Problems raise ModelError naming where."""
+    collecting = gc.isenabled()
+    gc.disable()  # half a million fresh objects, none in a cycle: the collector's passes over them are wasted
     try:
         data = from_json(raw)  # pydantic-core's JSON reader: twice as fast as json.loads on these numbers
     except ValueError as exc:
         raise ModelError(f"not a JSON file: {exc}") from None
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(data, dict):
         raise ModelError("the file must hold one JSON object")
     weights = data.get("weights")
@@ -160,6 +169,12 @@ def _check_table(where: str, table: object, width: int) -> None:
     """`table` maps names to lists of `width` numbers (JSON numbers: int or float, never bool)."""
     if not isinstance(table, dict):
         raise ModelError(f"{where}: must be an object of name -> {width} numbers")
+    rows = table.values()
+    # Checked at C level first (the common case, on every start-up: half a million numbers); the
+    # row-by-row search below only runs to name a problem.
+    if (not rows or (set(map(type, rows)) == {list} and set(map(len, rows)) == {width}
+                     and set(map(type, chain.from_iterable(rows))) <= {float, int})):
+        return
     bad = [name for name, row in table.items()
            if type(row) is not list or len(row) != width or not all(type(x) is float or type(x) is int for x in row)]
     if bad:
@@ -172,6 +187,13 @@ class Prediction:
     probabilities: tuple[float, ...]  # per class, in CLASSES order
     gate: int
     secondary: int | None
+
+
+def _names_values(feats: Iterable[Feature] | FeatureSet) -> tuple[list[str], list[float]]:
+    if isinstance(feats, FeatureSet):
+        return feats.names, feats.values
+    rows = list(feats)
+    return [f.name for f in rows], [f.value for f in rows]
 
 
 class GateModel:
@@ -189,6 +211,9 @@ class GateModel:
             zero = (0.0,) * len(CLASSES)
             rows = [self._weights.get(_E[i], zero) for i in range(self.space.dims)]
             self._space_rows = [tuple(row[c] for row in rows) for c in range(len(CLASSES))]
+            # The same vectors as packed doubles: a text's twenty-odd vectors are read from a few cache
+            # lines each rather than from dims scattered number objects (the numbers are the same).
+            self._vectors = {token: array("d", v) for token, v in self.space.vectors.items()}
 
     @classmethod
     def load(cls, path: Path) -> GateModel:
@@ -198,22 +223,16 @@ class GateModel:
             raise ModelError(f"cannot read {path}: {exc}") from None
         return cls(parse_model(raw))
 
-    def logits(self, feats: Iterable[Feature]) -> list[float]:
-        z = list(self._intercept)
-        weights = self._weights
-        names = []
-        for f in feats:
-            names.append(f.name)
-            w = weights.get(f.name)
-            if w is not None:
-                v = f.value
-                z[0] += w[0] * v
-                z[1] += w[1] * v
-                z[2] += w[2] * v
-                z[3] += w[3] * v
-                z[4] += w[4] * v
+    def logits(self, feats: list[Feature] | FeatureSet) -> list[float]:
+        if isinstance(feats, FeatureSet):
+            names, found = feats.names, feats.rows(self._weights)
+        else:
+            names = [f.name for f in feats]
+            found = [[x * f.value for x in w] for f in feats if (w := self._weights.get(f.name)) is not None]
+        # Column sums in feature order: the same additions, in the same order, as a loop adding w * v.
+        z: list[float] = list(map(sum, zip(self._intercept, *found, strict=True)))
         if self.space is not None:  # the sentence vector: read from the same words, never quoted as evidence
-            total = _sentence_sum(self.space.vectors, names)
+            total = _sentence_sum(self._vectors, names)
             norm = math.hypot(*total) if total else 0.0
             if norm:
                 k = self.space.scale / norm
@@ -221,7 +240,7 @@ class GateModel:
                     z[c] += k * sum(map(mul, row, total))
         return z
 
-    def predict(self, feats: list[Feature]) -> Prediction:
+    def predict(self, feats: list[Feature] | FeatureSet) -> Prediction:
         z = self.logits(feats)
         top = max(z)
         exp = [math.exp(v - top) for v in z]
@@ -233,17 +252,20 @@ class GateModel:
         secondary = runner if gate and runner and probs[runner] >= self.calibration.secondary else None
         return Prediction(probs, gate, secondary)
 
-    def contributions(self, feats: Iterable[Feature], gate: int) -> list[tuple[Feature, float]]:
-        """How much each feature pushed toward `gate` rather than the other answers, largest first."""
-        out = []
-        for f in feats:
-            w = self._weights.get(f.name)
-            if w is not None:
-                push = (w[gate] - sum(w) / len(w)) * f.value
-                if push > 0:
-                    out.append((f, push))
-        out.sort(key=lambda x: -x[1])
-        return out
+    def contributions(self, feats: Iterable[Feature] | FeatureSet, gate: int) -> list[tuple[str, float]]:
+        """How much each feature pushed toward `gate` rather than the other answers, largest first
+        (features pushing it away left out): (feature name, push)."""
+        return self.pushes(*_names_values(feats), gate)
+
+    def pushes(self, names: list[str], values: Iterable[float], gate: int) -> list[tuple[str, float]]:
+        """contributions() of the features `names` with `values`: (w[gate] - mean(w)) * value for each
+        one the model knows, largest first, the positive ones only. Computed at C level."""
+        rows = list(map(self._weights.get, names))
+        known: list[list[float]] = list(compress(rows, rows))  # type: ignore[arg-type]  # (the Nones left out)
+        pushes = map(mul, map(sub, map(itemgetter(gate), known), map(truediv, map(sum, known), repeat(len(CLASSES)))),
+                     compress(values, rows))
+        out = sorted(zip(compress(names, rows), pushes, strict=True), key=itemgetter(1), reverse=True)  # stable
+        return out[:bisect_left(out, 0.0, key=_pulled_back)]  # those pushing toward the gate
 
     def confidence(self, p: float, lang: str = "", gate: int = 0) -> Literal["high", "medium", "low"]:
         """high / medium / low for the probability of a verdict naming `gate` on a headline in `lang`.
@@ -251,6 +273,10 @@ class GateModel:
         c = self.calibration.for_lang(lang)
         medium = c.medium_for(gate)
         return "high" if p >= max(c.high, medium) else "medium" if p >= medium else "low"
+
+
+def _pulled_back(contribution: tuple[str, float]) -> float:
+    return -contribution[1]
 
 
 # --------------------------------------------------------------------------- fingerprint

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cues import Reading
-from .features import MODEL_CHARS, Feature, features
+from .features import MODEL_CHARS, Feature, FeatureSet, feature_set
 from .figures import Figure, candidates, choose
 from .models import Verdict
 from .reply import Block, label
@@ -111,7 +111,7 @@ class ReadingRulesError(ValueError):
 def load_cue_file(rules_dir: Path) -> CueFile:
     path = Path(rules_dir) / CUES_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return CueFile.model_validate(data)
     except (OSError, yaml.YAMLError) as exc:
         raise ReadingRulesError(f"rules/{CUES_FILE}: cannot read: {exc}") from None
@@ -176,21 +176,30 @@ def for_reading(row: dict[str, float], gate: int) -> dict[str, float]:
     return out
 
 
-def reading_features(base: Iterable[Feature], cue_names: list[str], text: str,
+def reading_features(base: Iterable[Feature] | FeatureSet, cue_names: list[str], text: str,
                      figures: Iterable[Figure] = ()) -> dict[str, float]:
     """The gate model's features of a text, its reading cues, its punctuation and the kinds of
     figure it quotes (events quote amounts; analysis rarely does)."""
-    row = {f.name: f.value for f in base}
+    row = dict(zip(base.names, base.values, strict=True)) if isinstance(base, FeatureSet) else {
+        f.name: f.value for f in base}
+    row.update(dict.fromkeys(reading_names(cue_names, text, figures), 1.0))
+    return row
+
+
+def reading_names(cue_names: list[str], text: str, figures: Iterable[Figure] = ()) -> list[str]:
+    """The features the reading model reads beyond the gate model's (all of value 1), each once:
+    its reading cues, the punctuation and the kinds of figure quoted."""
+    names = []
     for name in cue_names:
-        row[f"rc:{name}"] = 1.0
-        row[f"rc:{name.split('.')[0]}"] = 1.0
+        names.append("rc:" + name)
+        names.append("rc:" + name.split(".")[0])
     head = text[:MODEL_CHARS]
     for mark, name in _MARKS.items():
         if mark in head:
-            row[f"mark:{name}"] = 1.0
+            names.append("mark:" + name)
     for figure in figures:
-        row[f"fig:{figure.kind}"] = 1.0
-    return row
+        names.append("fig:" + figure.kind)
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- the model file
@@ -211,34 +220,23 @@ class Linear(_Strict):
     def predict(self, row: dict[str, float], extra: str = "") -> tuple[str, float]:
         """(best class, its probability); `extra` names one more feature present (value 1).
         A model of one class always answers it."""
-        weights = self.weights
-        z = list(self.intercept)
-        if extra and extra in weights:
-            z = [a + b for a, b in zip(z, weights[extra], strict=True)]
-        if len(z) == 3:  # the reading model and most metric models: unrolled, this runs per message
-            z0, z1, z2 = z
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z0 += w[0] * value
-                    z1 += w[1] * value
-                    z2 += w[2] * value
-            z = [z0, z1, z2]
-        elif len(z) == 4:
-            z0, z1, z2, z3 = z
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z0 += w[0] * value
-                    z1 += w[1] * value
-                    z2 += w[2] * value
-                    z3 += w[3] * value
-            z = [z0, z1, z2, z3]
-        else:
-            for name, value in row.items():
-                w = weights.get(name)
-                if w is not None:
-                    z = [a + b * value for a, b in zip(z, w, strict=True)]
+        rows = [w if v == 1.0 else [x * v for x in w]
+                for w, v in zip(map(self.weights.get, row), row.values(), strict=True) if w is not None]
+        return self._best(rows, extra)
+
+    def predict_features(self, base: FeatureSet, more: list[str], extra: str = "", pairs: bool = True) -> tuple[str, float]:
+        """predict() for the row of `base`'s features followed by `more` (value 1), without building it;
+        `pairs=False` for a model that never reads cue pairs."""
+        rows = base.rows(self.weights, pairs)
+        rows += filter(None, map(self.weights.get, more))
+        return self._best(rows, extra)
+
+    def _best(self, rows: list, extra: str) -> tuple[str, float]:
+        first = [self.intercept]
+        if extra and extra in self.weights:
+            first.append(self.weights[extra])
+        # Column sums in the row's order: the same additions, in the same order, as a loop adding w * value.
+        z = list(map(sum, zip(*first, *rows, strict=True)))
         top = max(z)
         exp = [math.exp(v - top) for v in z]
         best = max(range(len(z)), key=exp.__getitem__)
@@ -321,26 +319,37 @@ class Reader:
             raise ReadingRulesError(f"rules/{MODEL_FILE}: {str(exc).splitlines()[0]}; run `gatebot train`") from None
         return cls(cue_file, model)
 
-    def row(self, reading: Reading, base: Iterable[Feature], figures: Iterable[Figure] = ()) -> dict[str, float]:
+    def row(self, reading: Reading, base: Iterable[Feature] | FeatureSet,
+            figures: Iterable[Figure] = ()) -> dict[str, float]:
         return reading_features(base, self.cues.find(reading.folded.text), reading.text, figures)
 
-    def predict(self, row: dict[str, float], gate: int) -> tuple[str, str]:
-        """(reading, metric) for a text's features, given its gate."""
+    def predict(self, row: dict[str, float] | tuple[FeatureSet, list[str]], gate: int) -> tuple[str, str]:
+        """(reading, metric) for a text's features, given its gate: a row (reading_features), or the
+        gate model's features and the names the reading adds (reading_names)."""
         # Features the reading model leaves out (_NOT_READ) carry no weight in it: no need to filter.
-        read, _ = self.model.reading.predict(row, f"gate:{gate}")
         metric_model = self.model.metrics.get(str(gate))
-        metric = metric_model.predict(row)[0] if metric_model is not None else "other"
+        if isinstance(row, dict):
+            read, _ = self.model.reading.predict(row, f"gate:{gate}")
+            metric = metric_model.predict(row)[0] if metric_model is not None else "other"
+        else:
+            # The reading model never reads cue pairs (_NOT_READ): no lookups that would miss.
+            read, _ = self.model.reading.predict_features(*row, f"gate:{gate}", pairs=False)
+            metric = metric_model.predict_features(*row)[0] if metric_model is not None else "other"
         return read, metric
 
-    def attach(self, verdict: Verdict, reading: Reading, base: list[Feature] | None = None) -> Verdict:
+    def attach(self, verdict: Verdict, reading: Reading, base: FeatureSet | list[Feature] | None = None) -> Verdict:
         """Fill in the verdict's reading, metric and figure (left null when it names no gate).
         `base`: the text's features when the gate model has already computed them."""
         if not verdict.gate:
             return verdict
         if base is None:
-            base = features(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
+            base = feature_set(reading, {g.gate: g.score for g in verdict.gates}, verdict.compute)
         found = candidates(reading.text)
-        read, metric = self.predict(self.row(reading, base, found), verdict.gate)
+        if isinstance(base, FeatureSet):
+            more = reading_names(self.cues.find(reading.folded.text), reading.text, found)
+            read, metric = self.predict((base, more), verdict.gate)
+        else:
+            read, metric = self.predict(self.row(reading, base, found), verdict.gate)
         # A reading or metric already given (by the model judge, for its gate) stands.
         verdict.reading = verdict.reading or read
         verdict.metric = verdict.metric or metric
