@@ -92,6 +92,13 @@ def main() -> None:
     latencies.sort()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    # The batch path (`gatebot classify` of a file): the same verdicts spread over worker processes.
+    from gatebot.batch import classify_all, default_jobs
+
+    start = time.perf_counter()
+    batched = sum(1 for _ in classify_all(classifier, texts, lambda text, verdict: verdict.gate))
+    batch_elapsed = time.perf_counter() - start
+
     colds = []
     for _ in range(5):
         t = time.perf_counter()
@@ -104,6 +111,8 @@ def main() -> None:
     print(f"with a reading:       {read:,} ({figured:,} quoting a figure)")
     print(f"rules load + build:   {build_ms:.0f} ms ({classifier.cue_count} cues, {classifier.term_count} terms)")
     print(f"throughput:           {n / elapsed:,.0f} headlines/s (single process)")
+    print(f"batch throughput:     {batched / batch_elapsed:,.0f} headlines/s "
+          f"(gatebot.batch, {default_jobs()} worker processes)")
     print(f"latency p50/p99/max:  {latencies[len(latencies) // 2] / 1e3:.1f} / "
           f"{latencies[int(len(latencies) * 0.99)] / 1e3:.1f} / {latencies[-1] / 1e3:.1f} µs")
     print(f"peak RSS:             {peak_mb:.0f} MB")

@@ -104,15 +104,17 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if judge is not None:
         return _classify_judged(judge, classifier, rules, args, " ".join(texts) if one else None)
 
-    def emit(text: str) -> None:
-        verdict = classifier.classify(text)
-        print(_verdict_json(verdict, text) if args.json else _verdict_line(verdict, rules), flush=False)
+    def render(text: str, verdict: Verdict) -> str:
+        return _verdict_json(verdict, text) if args.json else _verdict_line(verdict, rules)
 
     if one:
-        emit(" ".join(texts))
+        text = " ".join(texts)
+        print(render(text, classifier.classify(text)))
     else:
-        for _, line in _stdin_lines():
-            emit(line)
+        from .batch import classify_all
+
+        for line in classify_all(classifier, (line for _, line in _stdin_lines()), render, args.jobs):
+            print(line, flush=False)
     sys.stdout.flush()
     return EXIT_OK
 
@@ -348,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify TEXT, or one text per line from stdin")
     p.add_argument("text", nargs="*", help="the text; `-` or none to read stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per result")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="processes for a long stdin (default: the cores; 1 = this one)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("gates", help="show the gate board")

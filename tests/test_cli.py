@@ -52,6 +52,17 @@ def test_classify_stdin_keeps_order_and_handles_bad_bytes():
     assert "invalid UTF-8" in out.stderr.decode() and b"Traceback" not in out.stderr
 
 
+def test_classify_a_long_stdin_in_worker_processes_prints_what_one_process_prints():
+    from gatebot.batch import BLOCK
+
+    heads = ["昇腾CANN全面开源", "lunch?", "ByteDance orders Ascend chips", "算力租赁价格上涨"]
+    lines = "".join(f"{heads[i % 4]} {i}\n" for i in range(BLOCK + 300)).encode()
+    spread = gatebot("classify", "--jobs", "2", stdin=lines)
+    alone = gatebot("classify", "--jobs", "1", stdin=lines)
+    assert spread.returncode == alone.returncode == 0
+    assert spread.stdout == alone.stdout and len(spread.stdout.splitlines()) == BLOCK + 300
+
+
 def test_classify_piped_without_dash():
     out = gatebot("classify", stdin="昇腾CANN全面开源\n".encode())
     assert out.returncode == 0 and out.stdout.decode().startswith("gate 3")
