@@ -21,6 +21,7 @@ from .cli_common import judge_with_store as _judge_with_store
 from .cli_common import open_service as _service
 from .cli_common import rules_and_classifier as _rules_and_classifier
 from .cli_evidence import add_parser as add_evidence_parser
+from .cli_evidence import cmd_gate, cmd_gates
 from .cli_ops import (
     add_proposal_parsers,
     cmd_backup,
@@ -167,27 +168,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return run_chat(service, stdin=stdin)
     finally:
         service.store.close()
-
-
-def cmd_gates(args: argparse.Namespace) -> int:
-    from . import answers
-
-    _, service = _service()
-    # The board without a chat's momentum, with every chat's 30-day evidence (for operators).
-    view = answers.load_view(service.store, service.clock(), balance=True)
-    print(answers.board(service.rules, view, args.lang).plain())
-    return EXIT_OK
-
-
-def cmd_gate(args: argparse.Namespace) -> int:
-    from . import answers
-
-    _, service = _service()
-    reply = answers.gate_card(service.rules, service.store, " ".join(args.name), args.lang)
-    if reply.kind != "gate":
-        raise UsageError(" ".join(reply.plain().split()))
-    print(reply.plain())
-    return EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

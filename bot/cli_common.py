@@ -21,6 +21,8 @@ class Parser(argparse.ArgumentParser):
 
 def rules_and_classifier():
     from .classifier import Classifier
+    from .model import ModelError
+    from .reading import ReadingRulesError
     from .ruleset import RulesError, load_rules
     from .settings import load_settings
 
@@ -29,7 +31,10 @@ def rules_and_classifier():
         rules = load_rules(Path(settings.gatebot_rules) if settings.gatebot_rules else None)
     except RulesError as exc:
         raise UsageError(f"invalid rules, run `gatebot rules check`: {exc.problems[0]}") from None
-    return settings, rules, Classifier(rules)
+    try:
+        return settings, rules, Classifier(rules)
+    except (ModelError, ReadingRulesError) as exc:  # a damaged or hand-edited model file
+        raise UsageError(f"cannot load the model in {rules.root}: {exc}") from None
 
 
 def default_zone(name: str) -> str:

@@ -1,4 +1,5 @@
-"""`gatebot evidence`: the evidence ledger's balance per gate for operators, every chat or one.
+"""`gatebot evidence`, `gatebot gates` and `gatebot gate N`: the board and the evidence ledger's
+balance per gate for operators, every chat or one.
 
 Numbers are distinct stories (the same story from several sources or chats counts once in the
 scope shown). Reads only the store: no rules or model are loaded for --json.
@@ -11,7 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from .cli_common import EXIT_OK, UsageError
+from .cli_common import EXIT_OK, UsageError, open_service
 
 if TYPE_CHECKING:  # the store (and sqlite-utils) load only when the command runs: `gatebot classify` starts faster
     from .storage.base import Balance
@@ -19,6 +20,33 @@ if TYPE_CHECKING:  # the store (and sqlite-utils) load only when the command run
 GATES = (1, 2, 3, 4)
 
 MAX_DAYS = 3650
+
+
+def cmd_gates(args: argparse.Namespace) -> int:
+    from . import answers
+
+    _, service = open_service()
+    try:
+        # The board without a chat's momentum, with every chat's 30-day evidence (for operators).
+        view = answers.load_view(service.store, service.clock(), balance=True)
+        print(answers.board(service.rules, view, args.lang).plain())
+    finally:
+        service.store.close()
+    return EXIT_OK
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from . import answers
+
+    _, service = open_service()
+    try:
+        reply = answers.gate_card(service.rules, service.store, " ".join(args.name), args.lang)
+    finally:
+        service.store.close()
+    if reply.kind != "gate":
+        raise UsageError(" ".join(reply.plain().split()))
+    print(reply.plain())
+    return EXIT_OK
 
 
 def add_parser(sub) -> None:

@@ -220,3 +220,18 @@ def test_calibration_raises_the_group_threshold_only_for_the_gate_that_needs_it(
     right_above = [ok for ex, p in scored if p.index(max(p)) == 1 and max(p) >= en.by_gate["1"]
                    for ok in [ex.gold == 1]]
     assert sum(right_above) / len(right_above) >= GATE_PRECISION
+
+
+def test_a_broken_model_file_stops_a_command_with_one_line(tmp_path):
+    import os
+    import shutil
+
+    from cli_run import gatebot_here
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules" / MODEL_FILE).write_text('{"format": 1, "weights": ', encoding="utf-8")
+    env = {**os.environ, "GATEBOT_RULES": str(tmp_path / "rules"), "GATEBOT_DB": str(tmp_path / "x.db")}
+    out = gatebot_here("classify", "ByteDance orders Ascend chips", env=env, cwd=tmp_path)
+    err = out.stderr.decode()
+    assert out.returncode == 2 and "cannot load the model" in err and "not a JSON file" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
