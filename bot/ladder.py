@@ -48,6 +48,8 @@ class Thresholds(Strict):
     min_sources: int = Field(ge=1)  # distinct sources on the side
     regrow: float = Field(gt=1)  # a dismissed direction comes back only at this many times its weight then
     cooldown_days: int = Field(ge=1)  # at most one proposal per gate in this many days
+    # A proposal nobody decides lapses after this many days: it stops blocking its gate's next one.
+    pending_days: int = Field(ge=1)
 
 
 class SimItem(Strict):
@@ -156,7 +158,7 @@ class Past:
 
     gate: int
     direction: str
-    status: str  # pending | accepted | dismissed
+    status: str  # pending | accepted | dismissed | lapsed
     created_at: datetime
     net: float  # the lean it was made on
 
@@ -182,13 +184,14 @@ def decide(ladder: LadderFile, steps: dict[int, int], evidence: dict[int, GateEv
            now: datetime) -> list[Decision]:
     """The proposals to make now: at most one per gate, one step up or down.
 
-    A gate gets none while one of its proposals is pending or within the cool-down of its latest
-    one; a direction an admin dismissed comes back only when its lean has grown `regrow` times."""
+    A gate gets none while one of its proposals is pending (for at most `pending_days`: then it
+    lapses) or within the cool-down of its latest one; a direction an admin dismissed comes back
+    only when its lean has grown `regrow` times."""
     t = ladder.thresholds
     out = []
     for gate in sorted(evidence):
         mine = [p for p in history if p.gate == gate]
-        if any(p.status == "pending" for p in mine):
+        if any(p.status == "pending" and now - p.created_at < timedelta(days=t.pending_days) for p in mine):
             continue
         if any(now - p.created_at < timedelta(days=t.cooldown_days) for p in mine):
             continue

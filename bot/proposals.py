@@ -112,6 +112,8 @@ async def check(service: Service, now: datetime | None = None, *, off_loop: bool
         change = service.store.gate_status(gate)
         starts[gate] = window_start(ladder, now, _ts(change.since) if change else None)
     book = rows(service)
+    for lapsed in book.lapse_proposals(iso(now - timedelta(days=ladder.thresholds.pending_days))):
+        log.info("proposal #%d lapsed: nobody decided it in %d days", lapsed, ladder.thresholds.pending_days)
     windows = {g: (iso(s), iso(end)) for g, s in starts.items()}
     counts = (await asyncio.get_running_loop().run_in_executor(None, book.evidence_counts, windows) if off_loop
               else book.evidence_counts(windows))

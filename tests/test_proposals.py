@@ -159,6 +159,29 @@ def test_a_month_crossing_the_threshold_yields_one_proposal_and_accept_moves_the
     service.store.close()
 
 
+def test_a_proposal_nobody_decides_lapses_and_no_longer_blocks_its_gate(
+        rules: RuleSet, classifier: Classifier, tmp_path: Path) -> None:
+    clock = Time(T0)
+    service = open_service(rules, classifier, tmp_path / "l.db", clock)
+    sender = Sender()
+    command(service, "test", "boss-dm", BOSS, "proposals", "on", is_direct=True)
+    month(service, {"test": sender}, clock, ADOPTION, days=20)
+    (first,) = proposals.rows(service).proposals()
+    days = proposals.ladder_of(rules).thresholds.pending_days
+    clock.advance(timedelta(days=days + 1))  # nobody pressed a button
+    asyncio.run(proposals.check(service, off_loop=False))
+    book = proposals.rows(service)
+    assert book.proposal(first["id"])["status"] == "lapsed"
+    late = press(service, "test", "boss-dm", BOSS, "proposal", f"accept={first['id']}", is_direct=True)
+    assert not late.ok and late.notice.startswith("It lapsed undecided on 2026-")
+    assert service.store.gate_status(4) is None  # a lapsed proposal moves nothing
+    # most of its evidence has left the 30-day window by now, so nothing new is proposed (that a
+    # lapsed proposal stops blocking is rules/ladder.yaml's "idle data centres" month, day 28)
+    assert [(p["gate"], p["status"]) for p in book.proposals()] == [(4, "lapsed")]
+    assert "无人决定" in proposals.proposal_reply(service, book.proposal(first["id"]), "test", "boss-dm", "zh").plain()
+    service.store.close()
+
+
 def test_dismiss_keeps_it_quiet(rules: RuleSet, classifier: Classifier, tmp_path: Path) -> None:
     clock = Time(T0)
     service = open_service(rules, classifier, tmp_path / "d.db", clock)

@@ -73,8 +73,10 @@ def test_decide_one_step_at_most_and_never_while_pending(rules: RuleSet) -> None
     evidence = {4: GateEvidence(4, strong, Side()), 1: GateEvidence(1, strong, Side())}
     made = decide(lad, {1: 3, 4: 0}, evidence, [], NOW)
     assert [(d.gate, d.direction, d.from_step, d.to_step) for d in made] == [(4, "up", 0, 1)]  # gate 1 is at the top
-    pending = [Past(4, "up", "pending", NOW - timedelta(days=30), 9.0)]
+    pending = [Past(4, "up", "pending", NOW - timedelta(days=lad.thresholds.pending_days - 1), 9.0)]
     assert decide(lad, {4: 0}, {4: evidence[4]}, pending, NOW) == []
+    lapsed = [Past(4, "up", "pending", NOW - timedelta(days=lad.thresholds.pending_days + 1), 9.0)]
+    assert len(decide(lad, {4: 0}, {4: evidence[4]}, lapsed, NOW)) == 1  # nobody decided it: it no longer blocks
     recent = [Past(4, "down", "accepted", NOW - timedelta(days=6), 9.0)]
     assert decide(lad, {4: 0}, {4: evidence[4]}, recent, NOW) == []  # the cool-down
     old = [Past(4, "down", "accepted", NOW - timedelta(days=8), 9.0)]
@@ -94,7 +96,7 @@ def test_rules_check_reports_a_broken_ladder_by_file_and_line(tmp_path: Path,
     err = capsys.readouterr().err
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "comes back only once" in row)
     assert f"rules/ladder.yaml:{line}: examples[5]: a dismissed proposal comes back" in err
-    assert "got [day 6: gate 4 up to crack; day 13: gate 4 up to crack]" in err
+    assert "got [day 6: gate 4 up to crack; day 13: gate 4 up to crack" in err
     path.write_text(text.replace("  4: not_opened", "  4: ajar"), encoding="utf-8")
     assert main(["rules", "check", "--dir", str(rules)]) == 1
     assert "rules/ladder.yaml:" in (err := capsys.readouterr().err) and "unknown step 'ajar'" in err

@@ -77,6 +77,17 @@ class ProposalRows(Rows):
                 [row.get(k) for k in FIELDS[1:]])
             return int(cur.lastrowid or 0)
 
+    def lapse_proposals(self, created_before: str) -> list[int]:
+        """Pending proposals made before `created_before` lapse (nobody decided them): their ids."""
+        with self.lock, self.db.conn:
+            ids = [int(r[0]) for r in self.db.execute(
+                "select id from proposals where status = 'pending' and created_at < ?", [created_before])]
+            if ids:
+                self.db.execute(
+                    f"update proposals set status = 'lapsed', decided_at = ? where id in ({', '.join('?' * len(ids))})",
+                    [iso(self.clock()), *ids])
+        return ids
+
     def decide_proposal(self, proposal_id: int, status: str, by: str) -> bool:
         """Mark a pending proposal accepted or dismissed; False when it was not pending (decided already)."""
         with self.lock, self.db.conn:
