@@ -84,11 +84,12 @@ def file_size(path: Path) -> int:
 
 
 def say(service: Service, msg: Message):
-    """A pasted message down the adapters' async path (the service has no other)."""
+    """A pasted message down the adapters' async path (the service has no other), on a loop of its own
+    (for the writer beside a backup; the fill and reply phases run on one loop, as `gatebot run` does)."""
     return asyncio.run(service.ahandle_message(msg))
 
 
-def fill(service: Service, clock: Clock, n: int, start: datetime, rng: random.Random) -> list[float]:
+async def fill(service: Service, clock: Clock, n: int, start: datetime, rng: random.Random) -> list[float]:
     step = timedelta(days=365) / n
     times = []
     for i in range(n):
@@ -100,18 +101,18 @@ def fill(service: Service, clock: Clock, n: int, start: datetime, rng: random.Ra
             text = f"{rng.choice(HEADLINES)} #{i}"
         t = time.perf_counter()
         service.store.first_time("telegram", str(10_000_000 + i))
-        say(service, Message("telegram", chat, f"u{rng.randrange(300)}", text, message_ref=str(i)))
+        await service.ahandle_message(Message("telegram", chat, f"u{rng.randrange(300)}", text, message_ref=str(i)))
         times.append((time.perf_counter() - t) * 1000)
     return times
 
 
-def replies(service: Service, n: int, rng: random.Random) -> tuple[float, list[float]]:
+async def replies(service: Service, n: int, rng: random.Random) -> tuple[float, list[float]]:
     times = []
     t0 = time.perf_counter()
     for i in range(n):
         text = f"{rng.choice(HEADLINES + CHATTER)} r{i}"
         t = time.perf_counter()
-        reply = say(service, Message("telegram", f"{rng.randrange(1000)}", "u1", text, is_direct=True))
+        reply = await service.ahandle_message(Message("telegram", f"{rng.randrange(1000)}", "u1", text, is_direct=True))
         render_chunks(reply)
         times.append((time.perf_counter() - t) * 1000)
     return n / (time.perf_counter() - t0), times
@@ -170,7 +171,7 @@ def main() -> int:
 
     # 1. fill
     t0 = time.perf_counter()
-    times = fill(service, clock, args.messages, start, rng)
+    times = asyncio.run(fill(service, clock, args.messages, start, rng))
     elapsed = time.perf_counter() - t0
     k = min(10_000, len(times))
     print(f"fill: {args.messages:,} messages (60% chatter, 40% headlines, 100 groups) in {elapsed:.1f} s = "
@@ -178,7 +179,7 @@ def main() -> int:
 
     # 2. replies
     clock.now = start + timedelta(days=365)
-    rate, times = replies(service, args.replies, rng)
+    rate, times = asyncio.run(replies(service, args.replies, rng))
     print(f"replies: {args.replies:,} direct messages, each answered and rendered to Telegram HTML: "
           f"{rate:,.0f} replies/s; {lat(times)}")
 
